@@ -1,0 +1,14 @@
+//! The admin dashboard's API, under `/api/admin`. Every handler takes [`AdminUser`],
+//! so a route cannot be added without the admin check.
+//!
+//! [`AdminUser`]: crate::auth::AdminUser
+
+mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    users::router()
+}

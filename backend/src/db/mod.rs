@@ -1,0 +1,79 @@
+//! Database access: connection set-up and one module per table.
+
+/// Every table has `created_at`/`updated_at`; this behaviour keeps them right on every
+/// insert and update, so no handler has to remember.
+macro_rules! timestamped_active_model {
+    () => {
+        #[async_trait::async_trait]
+        impl ActiveModelBehavior for ActiveModel {
+            async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+            where
+                C: ConnectionTrait,
+            {
+                let now = chrono::Utc::now();
+                if insert && self.created_at.is_not_set() {
+                    self.created_at = ::sea_orm::ActiveValue::Set(now);
+                }
+                self.updated_at = ::sea_orm::ActiveValue::Set(now);
+                Ok(self)
+            }
+        }
+    };
+}
+pub(crate) use timestamped_active_model;
+
+pub mod refresh_token;
+pub mod user;
+
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait, sqlx::sqlite::SqliteJournalMode,
+};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+
+/// Opens the pool. For SQLite the data directory is created and WAL journaling is
+/// switched on, so readers never wait for the single writer.
+pub async fn connect(cfg: &Config) -> anyhow::Result<DatabaseConnection> {
+    if cfg.is_sqlite() {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+    }
+    let mut opts = ConnectOptions::new(cfg.database_url.expose_secret().to_owned());
+    opts.max_connections(cfg.db_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(opts).await?;
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// ULIDs: sortable by creation time, unguessable enough for row ids, 26 chars.
+pub fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`), so concurrent writers queue on the busy timeout instead of one of
+/// them failing when it upgrades a read lock. Elsewhere it is a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -1,0 +1,79 @@
+use std::io::BufRead;
+
+use anyhow::Context;
+use backend::{Config, auth, build_state, cancel_on_signal, db, run, telemetry};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "backend", about = "Mocheong backend", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin account, or give an existing account the admin role.
+    /// The password is read from ADMIN_PASSWORD or, failing that, from the first line of stdin.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Admin")]
+        name: String,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Config::from_env()?;
+    telemetry::init(cfg.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            tracing::info!(config = ?cfg, "starting");
+            let shutdown = CancellationToken::new();
+            cancel_on_signal(shutdown.clone());
+            let listener = TcpListener::bind(cfg.bind_addr)
+                .await
+                .with_context(|| format!("binding {}", cfg.bind_addr))?;
+            let state = build_state(cfg, shutdown).await?;
+            tracing::info!(addr = %listener.local_addr()?, database = state.cfg.database_kind(), "listening");
+            run(state, listener).await?;
+            tracing::info!("stopped");
+        }
+        Command::Migrate => {
+            let conn = db::connect(&cfg).await?;
+            db::migrate(&conn).await?;
+            println!("migrations applied ({})", cfg.database_kind());
+        }
+        Command::CreateAdmin { email, name } => {
+            let password = match std::env::var("ADMIN_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let conn = db::connect(&cfg).await?;
+            db::migrate(&conn).await?;
+            let created = auth::create_or_promote_admin(&conn, &email, &name, &password).await?;
+            println!(
+                "{} {email} as admin",
+                if created { "created" } else { "promoted" }
+            );
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&backend::openapi())?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Offset pagination shared by list endpoints: `?page=1&perPage=20`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+#[derive(Debug, Clone, Copy, Deserialize, Validate, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1-based page number.
+    #[validate(range(min = 1, max = 100_000))]
+    #[serde(default = "first_page")]
+    pub page: u64,
+    /// Items per page, 1–100.
+    #[validate(range(min = 1, max = 100))]
+    #[serde(default = "default_per_page")]
+    pub per_page: u64,
+}
+
+fn first_page() -> u64 {
+    1
+}
+
+fn default_per_page() -> u64 {
+    20
+}
+
+impl PageParams {
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.per_page
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Paginated<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}

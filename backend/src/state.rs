@@ -1,0 +1,69 @@
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::{jwt::JwtKeys, rate_limit::LoginLimiter},
+    config::Config,
+    db,
+};
+
+/// Everything a handler may need, cloned cheaply into every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub db: DatabaseConnection,
+    /// Present when `REDIS_URL` is set; reconnects by itself after Redis restarts.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub jwt: Arc<JwtKeys>,
+    pub login_limiter: Arc<LoginLimiter>,
+    /// Outbound HTTP (agent-manager, PortOne), with connection pooling.
+    pub http: reqwest::Client,
+    /// Cancelled on SIGTERM/Ctrl-C; every background loop watches it.
+    pub shutdown: CancellationToken,
+}
+
+/// Connects to every configured dependency and runs migrations when enabled.
+pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+    let db = db::connect(&cfg)
+        .await
+        .context("connecting to the database")?;
+    if cfg.run_migrations {
+        db::migrate(&db).await.context("running migrations")?;
+    }
+    let redis = match &cfg.redis_url {
+        None => None,
+        Some(url) => {
+            let client = redis::Client::open(url.expose_secret()).context("parsing REDIS_URL")?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(3)))
+                .set_response_timeout(Some(Duration::from_secs(3)));
+            let manager = redis::aio::ConnectionManager::new_with_config(client, config)
+                .await
+                .context("connecting to Redis")?;
+            Some(manager)
+        }
+    };
+    let login_limiter = Arc::new(LoginLimiter::new(
+        cfg.login_rate_per_account,
+        cfg.login_rate_per_ip,
+    ));
+    login_limiter.spawn_cleanup(shutdown.clone());
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .context("building the HTTP client")?;
+    Ok(AppState {
+        jwt: Arc::new(JwtKeys::new(&cfg)),
+        cfg: Arc::new(cfg),
+        db,
+        redis,
+        login_limiter,
+        http,
+        shutdown,
+    })
+}

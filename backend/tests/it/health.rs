@@ -1,0 +1,99 @@
+use std::net::TcpListener as StdListener;
+
+use crate::common::{TestApp, error_code, redis_url};
+
+#[tokio::test]
+async fn live_and_ready_on_the_embedded_defaults() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health/live", None, 200).await["status"], "ok");
+    let ready = app.get("/health/ready", None, 200).await;
+    assert_eq!(ready["status"], "ok");
+    assert_eq!(ready["checks"]["database"]["status"], "up");
+    assert!(
+        ready["checks"].get("redis").is_none(),
+        "redis is not configured"
+    );
+}
+
+#[tokio::test]
+async fn ready_checks_redis_when_configured() {
+    let app = TestApp::spawn_with(&[("REDIS_URL", &redis_url())]).await;
+    let ready = app.get("/health/ready", None, 200).await;
+    assert_eq!(ready["checks"]["redis"]["status"], "up");
+}
+
+#[tokio::test]
+async fn ready_is_503_when_a_configured_dependency_is_down() {
+    // A port that was free a moment ago: nothing answers there.
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[("AGENT_MANAGER_URL", &url)]).await;
+    let ready = app.get("/health/ready", None, 503).await;
+    assert_eq!(ready["status"], "unavailable");
+    assert_eq!(ready["checks"]["database"]["status"], "up");
+    assert_eq!(ready["checks"]["agentManager"]["status"], "down");
+    // Liveness does not depend on anything.
+    app.get("/health/live", None, 200).await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        error_code(&app.get("/api/nope", None, 404).await),
+        "not_found"
+    );
+    let res = app
+        .http
+        .delete(format!("{}/api/auth/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(error_code(&body), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_or_generated() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .get(format!("{}/health/live", app.base))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app
+        .http
+        .get(format!("{}/health/live", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.headers()["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_api() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/openapi.json", None, 200).await;
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/me",
+        "/api/admin/users",
+        "/health/ready",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

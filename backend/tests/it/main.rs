@@ -1,0 +1,9 @@
+//! One integration-test binary. Every test starts the real server on a random port
+//! against a real database: SQLite by default, PostgreSQL when `TEST_DATABASE_URL`
+//! is set (`make test` runs the binary once for each).
+
+mod common;
+
+mod admin;
+mod auth;
+mod health;

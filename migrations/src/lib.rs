@@ -1,0 +1,21 @@
+//! Schema migrations, shared by SQLite and PostgreSQL.
+//!
+//! An applied migration is never edited: add a new `mYYYYMMDD_HHMMSS_verb_table.rs`
+//! and list it last in [`Migrator::migrations`].
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_refresh_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_refresh_tokens::Migration),
+        ]
+    }
+}

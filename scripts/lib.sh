@@ -1,0 +1,81 @@
+# Shared helpers for the run and test scripts: install what is missing (when root on
+# Debian) and start the local services the stack needs. Safe to run repeatedly.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REDIS_PORT="${REDIS_PORT:-6379}"
+PG_PORT="${PG_PORT:-5432}"
+# Password auth works with a trust setup too; a fresh install gets this password.
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:${PG_PORT}/postgres}"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+APT_UPDATED=0
+apt_install() {
+    # Installs Debian packages that are missing; needs root.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        die "missing system packages: ${missing[*]} (install them, or run as root on Debian)"
+    fi
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+require_rust() {
+    command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (rustup, Rust >= 1.94)"
+    rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+    local port=$1 what=$2
+    for _ in $(seq 1 100); do
+        port_open "$port" && return 0
+        sleep 0.2
+    done
+    die "$what did not start on port $port"
+}
+
+ensure_redis() {
+    if port_open "$REDIS_PORT"; then return 0; fi
+    command -v redis-server >/dev/null || apt_install redis-server
+    log "starting redis-server on port $REDIS_PORT"
+    mkdir -p "$ROOT/data/redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+        --dir "$ROOT/data/redis" --logfile "$ROOT/data/redis/redis.log"
+    wait_port "$REDIS_PORT" redis
+}
+
+ensure_postgres() {
+    if port_open "$PG_PORT"; then return 0; fi
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+    local version
+    version="$(ls /etc/postgresql | sort -V | tail -1)"
+    log "starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
+        || pg_ctlcluster "$version" main start
+    wait_port "$PG_PORT" postgresql
+    # A fresh install asks for a password over TCP: give the admin role the one the
+    # test URL carries. Where auth is already trust this changes nothing that matters.
+    if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+        su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 || true
+    fi
+}
+
+ensure_psql() {
+    command -v psql >/dev/null || apt_install postgresql-client
+}

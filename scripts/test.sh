@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make test`: lint and run every test suite against real services.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+require_rust
+apt_install pkg-config ca-certificates
+ensure_redis
+ensure_postgres
+ensure_psql
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "Rust tests on SQLite"
+cargo test --workspace --locked
+
+log "Rust tests on PostgreSQL"
+TEST_DB="mocheong_test"
+psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" -c "CREATE DATABASE $TEST_DB"
+TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" cargo test --workspace --locked --test it
+
+if [ -x agent-manager/scripts/test.sh ]; then
+    log "agent-manager tests"
+    agent-manager/scripts/test.sh
+fi
+
+log "all tests passed"
