@@ -37,6 +37,13 @@ require_rust() {
     rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 }
 
+ensure_python() {
+    # The agent-manager needs Python 3.11+ with venv (a separate package on Debian).
+    command -v python3 >/dev/null || apt_install python3
+    python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null \
+        || apt_install python3-venv python3-pip
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {

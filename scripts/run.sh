@@ -21,13 +21,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-if [ -x agent-manager/scripts/run.sh ]; then
-    export AGENT_PORT="${AGENT_PORT:-8100}"
-    export AGENT_MANAGER_URL="${AGENT_MANAGER_URL:-http://127.0.0.1:${AGENT_PORT}}"
-    log "starting agent-manager on $AGENT_MANAGER_URL"
-    agent-manager/scripts/run.sh &
-    pids+=($!)
-fi
+ensure_python
+export AGENT_PORT="${AGENT_PORT:-8100}"
+export AGENT_HOST="${AGENT_HOST:-127.0.0.1}"
+export AGENT_MANAGER_URL="${AGENT_MANAGER_URL:-http://127.0.0.1:${AGENT_PORT}}"
+# One development token shared by the backend and the agent-manager.
+export AGENT_SERVICE_TOKEN="${AGENT_SERVICE_TOKEN:-dev-service-token}"
+log "starting agent-manager (API and Celery worker) on $AGENT_MANAGER_URL"
+agent-manager/scripts/run.sh &
+pids+=($!)
 
 log "starting the backend on http://$BIND_ADDR (health: http://$BIND_ADDR/health/ready)"
 target/debug/backend serve &

@@ -24,9 +24,8 @@ psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" -c "CREATE DATABASE $TEST_DB"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" cargo test --workspace --locked --test it
 
-if [ -x agent-manager/scripts/test.sh ]; then
-    log "agent-manager tests"
-    agent-manager/scripts/test.sh
-fi
+log "agent-manager: ruff and pytest (real Redis, real Celery worker)"
+ensure_python
+agent-manager/scripts/test.sh
 
 log "all tests passed"

@@ -35,6 +35,11 @@ pub struct Config {
     /// Login attempts allowed per minute for one account / one client IP.
     pub login_rate_per_account: u32,
     pub login_rate_per_ip: u32,
+    /// Public reads / writes allowed per minute per client IP.
+    pub public_read_rate_per_ip: u32,
+    pub public_write_rate_per_ip: u32,
+    /// How often batched public page views are written to the database.
+    pub view_flush_interval: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub redis_url: Option<SecretString>,
@@ -62,6 +67,8 @@ impl fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("login_rate_per_account", &self.login_rate_per_account)
             .field("login_rate_per_ip", &self.login_rate_per_ip)
+            .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
+            .field("public_write_rate_per_ip", &self.public_write_rate_per_ip)
             .field("trust_proxy", &self.trust_proxy)
             .field("redis", &self.redis_url.as_ref().map(|_| "[configured]"))
             .field("agent_manager_url", &self.agent_manager_url)
@@ -145,8 +152,14 @@ impl Config {
         }
         let login_rate_per_account = r.parse("LOGIN_RATE_PER_ACCOUNT", 5u32);
         let login_rate_per_ip = r.parse("LOGIN_RATE_PER_IP", 30u32);
-        if login_rate_per_account == 0 || login_rate_per_ip == 0 {
-            r.fail("login rate limits must be positive".into());
+        let public_read_rate_per_ip = r.parse("PUBLIC_READ_RATE_PER_IP", 120u32);
+        let public_write_rate_per_ip = r.parse("PUBLIC_WRITE_RATE_PER_IP", 10u32);
+        if login_rate_per_account == 0
+            || login_rate_per_ip == 0
+            || public_read_rate_per_ip == 0
+            || public_write_rate_per_ip == 0
+        {
+            r.fail("rate limits must be positive".into());
         }
         let log_format = match r.get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -188,6 +201,11 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(refresh_secs),
             login_rate_per_account,
             login_rate_per_ip,
+            public_read_rate_per_ip,
+            public_write_rate_per_ip,
+            view_flush_interval: Duration::from_millis(
+                r.parse("VIEW_FLUSH_INTERVAL_MS", 10_000u64).max(10),
+            ),
             trust_proxy: r.parse_bool("TRUST_PROXY", false),
             redis_url: redis_url.map(Into::into),
             agent_manager_url,

@@ -27,6 +27,8 @@ pub enum Error {
         message: Cow<'static, str>,
         field: Option<String>,
         retry_after: Option<u64>,
+        /// Extra machine-readable detail, e.g. the rejected rows of a CSV import.
+        details: Option<serde_json::Value>,
     },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -47,6 +49,8 @@ pub struct ErrorDetail {
     /// The offending input field, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 impl Error {
@@ -61,7 +65,15 @@ impl Error {
             message: message.into(),
             field: None,
             retry_after: None,
+            details: None,
         }
+    }
+
+    pub fn with_details(mut self, value: serde_json::Value) -> Self {
+        if let Error::Http { details, .. } = &mut self {
+            *details = Some(value);
+        }
+        self
     }
 
     pub fn with_field(mut self, name: impl Into<String>) -> Self {
@@ -119,6 +131,7 @@ impl Error {
             message: "too many requests; try again later".into(),
             field: None,
             retry_after: Some(retry_after_secs.max(1)),
+            details: None,
         }
     }
 
@@ -146,20 +159,22 @@ impl From<DbErr> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, code, message, field, retry_after) = match self {
+        let (status, code, message, field, retry_after, details) = match self {
             Error::Http {
                 status,
                 code,
                 message,
                 field,
                 retry_after,
-            } => (status, code, message, field, retry_after),
+                details,
+            } => (status, code, message, field, retry_after, details),
             Error::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal".into(),
                     "internal server error".into(),
+                    None,
                     None,
                     None,
                 )
@@ -170,6 +185,7 @@ impl IntoResponse for Error {
                 code: code.into_owned(),
                 message: message.into_owned(),
                 field,
+                details,
             },
         };
         let mut res = (status, Json(body)).into_response();

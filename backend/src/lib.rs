@@ -9,8 +9,12 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
+pub mod guestbook;
 pub mod health;
+pub mod invitations;
+pub mod pages;
 pub mod pagination;
 pub mod state;
 pub mod telemetry;
@@ -79,6 +83,18 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api/admin", admin::router())
+        .nest(
+            "/api/pages",
+            pages::router()
+                .merge(invitations::router())
+                .merge(guestbook::router()),
+        )
+        .nest(
+            "/api/public",
+            pages::public::router()
+                .merge(invitations::public_router())
+                .merge(guestbook::public_router()),
+        )
         .nest("/health", health::router())
 }
 

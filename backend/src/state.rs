@@ -6,9 +6,14 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{jwt::JwtKeys, rate_limit::LoginLimiter},
+    auth::{
+        jwt::JwtKeys,
+        rate_limit::{KeyedLimiter, Limiters, spawn_cleanup},
+    },
     config::Config,
     db,
+    events::{EventPublisher, InProcessEvents},
+    pages::views::ViewCounter,
 };
 
 /// Everything a handler may need, cloned cheaply into every request.
@@ -19,7 +24,11 @@ pub struct AppState {
     /// Present when `REDIS_URL` is set; reconnects by itself after Redis restarts.
     pub redis: Option<redis::aio::ConnectionManager>,
     pub jwt: Arc<JwtKeys>,
-    pub login_limiter: Arc<LoginLimiter>,
+    pub limiters: Arc<Limiters>,
+    /// Domain events (`rsvp.received`, ...) for notification streams.
+    pub events: Arc<dyn EventPublisher>,
+    /// Public page views, counted in memory and written in batches.
+    pub views: Arc<ViewCounter>,
     /// Outbound HTTP (agent-manager, PortOne), with connection pooling.
     pub http: reqwest::Client,
     /// Cancelled on SIGTERM/Ctrl-C; every background loop watches it.
@@ -47,11 +56,15 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
             Some(manager)
         }
     };
-    let login_limiter = Arc::new(LoginLimiter::new(
-        cfg.login_rate_per_account,
-        cfg.login_rate_per_ip,
-    ));
-    login_limiter.spawn_cleanup(shutdown.clone());
+    let limiters = Arc::new(Limiters {
+        login_account: KeyedLimiter::per_minute(cfg.login_rate_per_account),
+        login_ip: KeyedLimiter::per_minute(cfg.login_rate_per_ip),
+        public_read: KeyedLimiter::per_minute(cfg.public_read_rate_per_ip),
+        public_write: KeyedLimiter::per_minute(cfg.public_write_rate_per_ip),
+    });
+    spawn_cleanup(&limiters, shutdown.clone());
+    let views = Arc::new(ViewCounter::default());
+    views.spawn_flusher(db.clone(), cfg.view_flush_interval, shutdown.clone());
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(15))
@@ -62,7 +75,9 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         cfg: Arc::new(cfg),
         db,
         redis,
-        login_limiter,
+        limiters,
+        events: Arc::new(InProcessEvents::default()),
+        views,
         http,
         shutdown,
     })

@@ -7,6 +7,11 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_refresh_tokens;
+mod m20261123_000003_create_pages;
+mod m20261123_000004_create_page_editors;
+mod m20261123_000005_create_invitations;
+mod m20261123_000006_create_rsvps;
+mod m20261123_000007_create_guestbook_entries;
 
 pub struct Migrator;
 
@@ -16,6 +21,11 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_refresh_tokens::Migration),
+            Box::new(m20261123_000003_create_pages::Migration),
+            Box::new(m20261123_000004_create_page_editors::Migration),
+            Box::new(m20261123_000005_create_invitations::Migration),
+            Box::new(m20261123_000006_create_rsvps::Migration),
+            Box::new(m20261123_000007_create_guestbook_entries::Migration),
         ]
     }
 }

@@ -90,3 +90,14 @@ impl FromRequestParts<AppState> for AdminUser {
         Ok(AdminUser(user))
     }
 }
+
+impl From<user::Model> for AuthUser {
+    fn from(u: user::Model) -> Self {
+        AuthUser {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+        }
+    }
+}

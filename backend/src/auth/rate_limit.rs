@@ -1,10 +1,10 @@
-//! Login throttling per account and per client IP (in-process GCRA buckets).
+//! In-process request throttling (GCRA buckets keyed by account, IP, ...).
 //!
 //! Each instance keeps its own buckets, so N instances allow at most N times the
-//! configured rate; that is enough to stop online password guessing. Old keys are
-//! dropped by [`LoginLimiter::spawn_cleanup`].
+//! configured rate; that is enough to stop online password guessing and cheap
+//! enumeration. Idle keys are dropped by [`spawn_cleanup`].
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{hash::Hash, net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -14,22 +14,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 
-pub struct LoginLimiter {
-    per_account: DefaultKeyedRateLimiter<String>,
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+/// A per-minute limit for each key.
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    inner: DefaultKeyedRateLimiter<K>,
 }
 
-impl LoginLimiter {
-    pub fn new(per_account_per_minute: u32, per_ip_per_minute: u32) -> Self {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).expect("positive"));
-        LoginLimiter {
-            per_account: RateLimiter::keyed(quota(per_account_per_minute)),
-            per_ip: RateLimiter::keyed(quota(per_ip_per_minute)),
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    pub fn per_minute(n: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(n.max(1)).expect("positive"));
+        KeyedLimiter {
+            inner: RateLimiter::keyed(quota),
         }
     }
 
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Error> {
-        self.per_ip.check_key(&ip).map_err(|not_until| {
+    /// Takes one unit for `key`, or answers 429 with the wait in `Retry-After`.
+    pub fn check(&self, key: &K) -> Result<(), Error> {
+        self.inner.check_key(key).map_err(|not_until| {
             Error::too_many_requests(
                 not_until
                     .wait_time_from(DefaultClock::default().now())
@@ -38,31 +38,36 @@ impl LoginLimiter {
         })
     }
 
-    pub fn check_account(&self, normalized_email: &str) -> Result<(), Error> {
-        self.per_account
-            .check_key(&normalized_email.to_owned())
-            .map_err(|not_until| {
-                Error::too_many_requests(
-                    not_until
-                        .wait_time_from(DefaultClock::default().now())
-                        .as_secs(),
-                )
-            })
+    fn retain_recent(&self) {
+        self.inner.retain_recent();
     }
+}
 
-    pub fn spawn_cleanup(self: &Arc<Self>, shutdown: CancellationToken) {
-        let limiter = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => {
-                        limiter.per_account.retain_recent();
-                        limiter.per_ip.retain_recent();
-                    }
+/// All the limiters of one instance.
+pub struct Limiters {
+    pub login_account: KeyedLimiter<String>,
+    pub login_ip: KeyedLimiter<IpAddr>,
+    /// Public reads (page views, invitation lookups) per client IP.
+    pub public_read: KeyedLimiter<IpAddr>,
+    /// Public writes (RSVPs, guestbook posts and deletions) per client IP.
+    pub public_write: KeyedLimiter<IpAddr>,
+}
+
+/// Drops idle keys once a minute until shutdown.
+pub fn spawn_cleanup(limiters: &Arc<Limiters>, shutdown: CancellationToken) {
+    let limiters = Arc::clone(limiters);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    limiters.login_account.retain_recent();
+                    limiters.login_ip.retain_recent();
+                    limiters.public_read.retain_recent();
+                    limiters.public_write.retain_recent();
                 }
             }
-        });
-    }
+        }
+    });
 }

@@ -135,7 +135,7 @@ async fn register(
     ClientIp(ip): ClientIp,
     ValidatedJson(input): ValidatedJson<RegisterIn>,
 ) -> Result<(StatusCode, Json<AuthOut>)> {
-    state.login_limiter.check_ip(ip)?;
+    state.limiters.login_ip.check(&ip)?;
     let hash = password::hash(input.password).await?;
     let txn = crate::db::begin_write(&state.db).await?;
     let user = user::ActiveModel {
@@ -169,8 +169,8 @@ async fn login(
     ValidatedJson(input): ValidatedJson<LoginIn>,
 ) -> Result<Json<AuthOut>> {
     let email = normalize_email(&input.email);
-    state.login_limiter.check_ip(ip)?;
-    state.login_limiter.check_account(&email)?;
+    state.limiters.login_ip.check(&ip)?;
+    state.limiters.login_account.check(&email)?;
     let found = user::find_by_email(&state.db, &email).await?;
     let stored = found.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(input.password, stored).await? {

@@ -22,7 +22,12 @@ macro_rules! timestamped_active_model {
 }
 pub(crate) use timestamped_active_model;
 
+pub mod guestbook_entry;
+pub mod invitation;
+pub mod page;
+pub mod page_editor;
 pub mod refresh_token;
+pub mod rsvp;
 pub mod user;
 
 use std::time::Duration;

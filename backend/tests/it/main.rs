@@ -7,3 +7,6 @@ mod common;
 mod admin;
 mod auth;
 mod health;
+mod page_access;
+mod page_inputs;
+mod pages;

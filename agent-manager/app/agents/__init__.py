@@ -1,0 +1,1 @@
+"""LangChain agents (no web framework imports): main, context, map and output agents."""

@@ -1,0 +1,76 @@
+"""Typed configuration, read once from the environment (prefix ``AGENT_``) and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Stable Celery task name; the Rust backend puts it in ``headers.task``.
+TASK_NAME = "agent.process_chat_message"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AGENT_",
+        env_file=".env",
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    # --- Redis / Celery -------------------------------------------------------------------
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("AGENT_REDIS_URL", "REDIS_URL"),
+        description="Redis used for pub/sub, streams, cancel flags and idempotency claims.",
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker; defaults to redis_url."
+    )
+    queue: str = Field(default="celery", description="Redis list the worker consumes.")
+    visibility_timeout_seconds: int = 3600
+    task_soft_time_limit_seconds: int = 120
+    task_time_limit_seconds: int = 150
+    task_max_retries: int = 3
+    retry_backoff_seconds: float = 2.0
+    retry_backoff_max_seconds: float = 30.0
+
+    # --- Key names / retention ------------------------------------------------------------
+    completion_stream: str = "chat:completions"
+    completion_stream_maxlen: int = 100_000
+    stream_maxlen: int = 1000
+    stream_ttl_seconds: int = 86_400
+    cancel_ttl_seconds: int = 3600
+    idempotency_ttl_seconds: int = 86_400
+
+    # --- HTTP API ---------------------------------------------------------------------------
+    host: str = "0.0.0.0"  # noqa: S104 - a container service listens on all interfaces
+    port: int = 8100
+    service_token: SecretStr | None = None
+    service_token_header: str = "X-Service-Token"  # noqa: S105 - a header name
+    health_ping_timeout_seconds: float = 1.0
+
+    # --- Model ------------------------------------------------------------------------------
+    model_provider: Literal["offline", "openai", "anthropic"] = "offline"
+    model_name: str | None = None
+    model_base_url: str | None = None
+    model_api_key: SecretStr | None = None
+    model_temperature: float = 0.2
+    model_timeout_seconds: float = 60.0
+    model_max_tokens: int = 1024
+    model_max_retries: int = 0
+    offline_chunk_delay_ms: int = 20
+    history_limit: int = 10
+
+    log_level: str = "INFO"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

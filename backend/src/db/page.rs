@@ -1,0 +1,220 @@
+//! The wedding invitation page. Nested parts (the couple, venue, gift accounts, RSVP
+//! settings, gallery, schedule) are typed JSON documents.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{FromJsonQueryResult, entity::prelude::*};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "pages")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub owner_id: String,
+    #[sea_orm(unique)]
+    pub slug: String,
+    pub status: PageStatus,
+    pub plan: Plan,
+    pub groom: Person,
+    pub bride: Person,
+    pub show_contacts: bool,
+    pub wedding_at: DateTimeUtc,
+    pub time_zone: String,
+    pub venue: Venue,
+    pub greeting: String,
+    pub theme: String,
+    pub gallery: FileIds,
+    pub gift_accounts: GiftAccounts,
+    pub rsvp: RsvpSettings,
+    pub dress_code: Option<String>,
+    pub schedule: Schedule,
+    pub view_count: i64,
+    pub published_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum PageStatus {
+    #[sea_orm(string_value = "draft")]
+    Draft,
+    #[sea_orm(string_value = "published")]
+    Published,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    #[sea_orm(string_value = "free")]
+    Free,
+    #[sea_orm(string_value = "premium")]
+    Premium,
+}
+
+/// Which family a guest, an account or an answer belongs to.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    #[sea_orm(string_value = "groom")]
+    Groom,
+    #[sea_orm(string_value = "bride")]
+    Bride,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    FromJsonQueryResult,
+    ToSchema,
+    Validate,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    #[validate(length(min = 1, max = 30))]
+    pub name: String,
+    #[validate(length(max = 30))]
+    pub father: Option<String>,
+    #[validate(length(max = 30))]
+    pub mother: Option<String>,
+    /// Phone number; public only when the page opts in with `showContacts`.
+    #[validate(custom(function = "crate::pages::validate::phone"))]
+    pub contact: Option<String>,
+}
+
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    FromJsonQueryResult,
+    ToSchema,
+    Validate,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Venue {
+    #[validate(length(max = 100))]
+    pub name: Option<String>,
+    #[validate(length(max = 100))]
+    pub hall: Option<String>,
+    #[validate(length(max = 200))]
+    pub address: Option<String>,
+    #[validate(range(min = -90.0, max = 90.0))]
+    pub lat: Option<f64>,
+    #[validate(range(min = -180.0, max = 180.0))]
+    pub lng: Option<f64>,
+    #[validate(length(max = 1000))]
+    pub transport: Option<String>,
+    #[validate(length(max = 1000))]
+    pub parking: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct GiftAccount {
+    pub side: Side,
+    #[validate(length(min = 1, max = 30))]
+    pub holder: String,
+    #[validate(length(min = 1, max = 30))]
+    pub bank: String,
+    #[validate(custom(function = "crate::pages::validate::account_number"))]
+    pub number: String,
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult, ToSchema,
+)]
+pub struct GiftAccounts(pub Vec<GiftAccount>);
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult, ToSchema,
+)]
+pub struct FileIds(pub Vec<String>);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleItem {
+    /// Local time, `HH:MM`.
+    #[validate(custom(function = "crate::pages::validate::hh_mm"))]
+    pub time: String,
+    #[validate(length(min = 1, max = 100))]
+    pub title: String,
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult, ToSchema,
+)]
+pub struct Schedule(pub Vec<ScheduleItem>);
+
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult, ToSchema, Validate,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RsvpSettings {
+    /// Whether guests may answer at all.
+    #[serde(default = "yes")]
+    pub open: bool,
+    /// No answers (new or changed) after this instant.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Choices offered to guests; empty means no meal question.
+    #[serde(default)]
+    #[validate(
+        length(max = 10),
+        custom(function = "crate::pages::validate::meal_options")
+    )]
+    pub meal_options: Vec<String>,
+    /// Whether the public page takes answers from anyone (name + phone), not only
+    /// from guests with an invitation code.
+    #[serde(default)]
+    pub allow_open: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RsvpSettings {
+    fn default() -> Self {
+        RsvpSettings {
+            open: true,
+            deadline: None,
+            meal_options: Vec::new(),
+            allow_open: false,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+crate::db::timestamped_active_model!();

@@ -1,0 +1,230 @@
+//! What clients send and receive for pages.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::access::Access;
+use crate::db::page::{
+    self, GiftAccount, PageStatus, Person, Plan, RsvpSettings, ScheduleItem, Venue,
+};
+
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
+pub const DEFAULT_THEME: &str = "classic";
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageIn {
+    /// The page's address (`/p/<slug>`); generated when absent.
+    #[validate(custom(function = "super::validate::slug"))]
+    pub slug: Option<String>,
+    #[validate(nested)]
+    pub groom: Person,
+    #[validate(nested)]
+    pub bride: Person,
+    /// Show the couple's phone numbers on the public page.
+    #[serde(default)]
+    pub show_contacts: bool,
+    /// Date and time with its UTC offset, e.g. `2027-05-15T12:30:00+09:00`.
+    pub wedding_at: DateTime<FixedOffset>,
+    /// IANA time zone of the wedding; `Asia/Seoul` by default.
+    #[validate(custom(function = "super::validate::time_zone"))]
+    pub time_zone: Option<String>,
+    #[validate(nested)]
+    pub venue: Option<Venue>,
+    #[validate(length(max = 2000))]
+    pub greeting: Option<String>,
+    #[validate(custom(function = "super::validate::theme"))]
+    pub theme: Option<String>,
+    #[validate(length(max = 6), nested)]
+    pub gift_accounts: Option<Vec<GiftAccount>>,
+    #[validate(nested)]
+    pub rsvp: Option<RsvpSettings>,
+    #[validate(length(max = 200))]
+    pub dress_code: Option<String>,
+    #[validate(length(max = 20), nested)]
+    pub schedule: Option<Vec<ScheduleItem>>,
+}
+
+/// Partial update: fields left out are unchanged; nested objects are replaced whole.
+/// An empty `dressCode` clears it.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PagePatch {
+    #[validate(custom(function = "super::validate::slug"))]
+    pub slug: Option<String>,
+    #[validate(nested)]
+    pub groom: Option<Person>,
+    #[validate(nested)]
+    pub bride: Option<Person>,
+    pub show_contacts: Option<bool>,
+    pub wedding_at: Option<DateTime<FixedOffset>>,
+    #[validate(custom(function = "super::validate::time_zone"))]
+    pub time_zone: Option<String>,
+    #[validate(nested)]
+    pub venue: Option<Venue>,
+    #[validate(length(max = 2000))]
+    pub greeting: Option<String>,
+    #[validate(custom(function = "super::validate::theme"))]
+    pub theme: Option<String>,
+    #[validate(length(max = 6), nested)]
+    pub gift_accounts: Option<Vec<GiftAccount>>,
+    #[validate(nested)]
+    pub rsvp: Option<RsvpSettings>,
+    #[validate(length(max = 200))]
+    pub dress_code: Option<String>,
+    #[validate(length(max = 20), nested)]
+    pub schedule: Option<Vec<ScheduleItem>>,
+}
+
+/// The page as its owner and editors see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageOut {
+    pub id: String,
+    pub owner_id: String,
+    /// The caller's relation to the page.
+    pub access: Access,
+    pub slug: String,
+    pub status: PageStatus,
+    pub plan: Plan,
+    pub groom: Person,
+    pub bride: Person,
+    pub show_contacts: bool,
+    pub wedding_at: DateTime<Utc>,
+    pub time_zone: String,
+    /// `weddingAt` in the wedding's time zone.
+    pub wedding_local: String,
+    pub venue: Venue,
+    pub greeting: String,
+    pub theme: String,
+    pub gallery: Vec<String>,
+    pub gift_accounts: Vec<GiftAccount>,
+    pub rsvp: RsvpSettings,
+    pub dress_code: Option<String>,
+    pub schedule: Vec<ScheduleItem>,
+    pub view_count: i64,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PageOut {
+    pub fn new(p: page::Model, access: Access, pending_views: i64) -> Self {
+        PageOut {
+            wedding_local: local_time(&p.wedding_at, &p.time_zone),
+            id: p.id,
+            owner_id: p.owner_id,
+            access,
+            slug: p.slug,
+            status: p.status,
+            plan: p.plan,
+            groom: p.groom,
+            bride: p.bride,
+            show_contacts: p.show_contacts,
+            wedding_at: p.wedding_at,
+            time_zone: p.time_zone,
+            venue: p.venue,
+            greeting: p.greeting,
+            theme: p.theme,
+            gallery: p.gallery.0,
+            gift_accounts: p.gift_accounts.0,
+            rsvp: p.rsvp,
+            dress_code: p.dress_code,
+            schedule: p.schedule.0,
+            view_count: p.view_count + pending_views,
+            published_at: p.published_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A person as guests see them: no phone number unless the couple opted in.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicPerson {
+    pub name: String,
+    pub father: Option<String>,
+    pub mother: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+impl PublicPerson {
+    fn new(p: Person, show_contact: bool) -> Self {
+        PublicPerson {
+            name: p.name,
+            father: p.father,
+            mother: p.mother,
+            contact: if show_contact { p.contact } else { None },
+        }
+    }
+}
+
+/// What guests see of a published page.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicPageOut {
+    pub slug: String,
+    pub groom: PublicPerson,
+    pub bride: PublicPerson,
+    pub wedding_at: DateTime<Utc>,
+    pub time_zone: String,
+    pub wedding_local: String,
+    pub venue: Venue,
+    pub greeting: String,
+    pub theme: String,
+    pub gallery: Vec<String>,
+    pub gift_accounts: Vec<GiftAccount>,
+    pub rsvp: PublicRsvpSettings,
+    pub dress_code: Option<String>,
+    pub schedule: Vec<ScheduleItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicRsvpSettings {
+    /// Open and before the deadline.
+    pub accepting: bool,
+    pub deadline: Option<DateTime<Utc>>,
+    pub meal_options: Vec<String>,
+    pub allow_open: bool,
+}
+
+impl PublicPageOut {
+    pub fn new(p: page::Model) -> Self {
+        let accepting = super::rsvp_accepting(&p.rsvp);
+        PublicPageOut {
+            wedding_local: local_time(&p.wedding_at, &p.time_zone),
+            slug: p.slug,
+            groom: PublicPerson::new(p.groom, p.show_contacts),
+            bride: PublicPerson::new(p.bride, p.show_contacts),
+            wedding_at: p.wedding_at,
+            time_zone: p.time_zone,
+            venue: p.venue,
+            greeting: p.greeting,
+            theme: p.theme,
+            gallery: p.gallery.0,
+            gift_accounts: p.gift_accounts.0,
+            rsvp: PublicRsvpSettings {
+                accepting,
+                deadline: p.rsvp.deadline,
+                meal_options: p.rsvp.meal_options,
+                allow_open: p.rsvp.allow_open,
+            },
+            dress_code: p.dress_code,
+            schedule: p.schedule.0,
+        }
+    }
+}
+
+/// RFC 3339 in the wedding's own zone (falls back to UTC for an unknown zone).
+pub fn local_time(at: &DateTime<Utc>, zone: &str) -> String {
+    match zone.parse::<Tz>() {
+        Ok(tz) => at.with_timezone(&tz).to_rfc3339(),
+        Err(_) => at.to_rfc3339(),
+    }
+}

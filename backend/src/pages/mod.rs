@@ -1,0 +1,19 @@
+//! Invitation pages: the couple's page, its editors, its public view, and the
+//! wedding context the AI assistant receives.
+
+pub mod access;
+pub mod context;
+pub mod dto;
+pub mod public;
+mod routes;
+pub mod validate;
+pub mod views;
+
+pub use routes::router;
+
+use crate::db::page::RsvpSettings;
+
+/// Whether the page takes RSVPs right now.
+pub fn rsvp_accepting(settings: &RsvpSettings) -> bool {
+    settings.open && settings.deadline.is_none_or(|d| chrono::Utc::now() <= d)
+}

@@ -1,0 +1,396 @@
+//! Owner and editor routes: `/api/pages/...`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::Utc;
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use validator::Validate;
+
+use super::{
+    access::{Access, Need, access_of, load_page, members},
+    context::build_wedding_context,
+    dto::{DEFAULT_THEME, DEFAULT_TIME_ZONE, PageIn, PageOut, PagePatch},
+};
+use crate::{
+    auth::AuthUser,
+    db::{
+        new_id,
+        page::{self, FileIds, GiftAccounts, PageStatus, Plan, Schedule},
+        page_editor, user,
+    },
+    error::{Error, ErrorBody, Result, ResultExt},
+    events::DomainEvent,
+    extract::{Path, Query, ValidatedJson, validation_error},
+    pagination::{PageParams, Paginated},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_page, list_pages))
+        .routes(routes!(get_page, update_page, delete_page))
+        .routes(routes!(publish_page))
+        .routes(routes!(unpublish_page))
+        .routes(routes!(list_editors, add_editor))
+        .routes(routes!(remove_editor))
+        .routes(routes!(get_wedding_context))
+}
+
+/// Random slugs: 10 of 36 symbols (about 52 bits), so they cannot be walked.
+fn generated_slug() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Create an invitation page (a draft) owned by the caller.
+#[utoipa::path(post, path = "", tag = "pages", security(("bearer" = [])), request_body = PageIn,
+    responses((status = 201, body = PageOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_page(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidatedJson(input): ValidatedJson<PageIn>,
+) -> Result<(StatusCode, Json<PageOut>)> {
+    let slug = input.slug.unwrap_or_else(generated_slug);
+    let model = page::ActiveModel {
+        id: Set(new_id()),
+        owner_id: Set(auth.id.clone()),
+        slug: Set(slug),
+        status: Set(PageStatus::Draft),
+        plan: Set(Plan::Free),
+        groom: Set(input.groom),
+        bride: Set(input.bride),
+        show_contacts: Set(input.show_contacts),
+        wedding_at: Set(input.wedding_at.with_timezone(&Utc)),
+        time_zone: Set(input.time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.into())),
+        venue: Set(input.venue.unwrap_or_default()),
+        greeting: Set(input.greeting.unwrap_or_default()),
+        theme: Set(input.theme.unwrap_or_else(|| DEFAULT_THEME.into())),
+        gallery: Set(FileIds::default()),
+        gift_accounts: Set(GiftAccounts(input.gift_accounts.unwrap_or_default())),
+        rsvp: Set(input.rsvp.unwrap_or_default()),
+        dress_code: Set(input.dress_code.filter(|d| !d.trim().is_empty())),
+        schedule: Set(Schedule(input.schedule.unwrap_or_default())),
+        view_count: Set(0),
+        published_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await
+    .on_unique_violation("slug", "this page address is already taken")?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PageOut::new(model, Access::Owner, 0)),
+    ))
+}
+
+/// Pages the caller owns or co-edits, newest first.
+#[utoipa::path(get, path = "", tag = "pages", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Paginated<PageOut>)))]
+async fn list_pages(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(params): Query<PageParams>,
+) -> Result<Json<Paginated<PageOut>>> {
+    params.validate().map_err(validation_error)?;
+    let edited: Vec<String> = page_editor::Entity::find()
+        .filter(page_editor::Column::UserId.eq(auth.id.clone()))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| e.page_id)
+        .collect();
+    let query = page::Entity::find().filter(
+        Condition::any()
+            .add(page::Column::OwnerId.eq(auth.id.clone()))
+            .add(page::Column::Id.is_in(edited)),
+    );
+    let total = query.clone().count(&state.db).await?;
+    let rows = query
+        .order_by_desc(page::Column::Id)
+        .offset(params.offset())
+        .limit(params.per_page)
+        .all(&state.db)
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|p| {
+            let access = if p.owner_id == auth.id {
+                Access::Owner
+            } else {
+                Access::Editor
+            };
+            let pending = state.views.pending(&p.id);
+            PageOut::new(p, access, pending)
+        })
+        .collect();
+    Ok(Json(Paginated {
+        items,
+        page: params.page,
+        per_page: params.per_page,
+        total,
+    }))
+}
+
+#[utoipa::path(get, path = "/{id}", tag = "pages", security(("bearer" = [])),
+    responses((status = 200, body = PageOut), (status = 404, body = ErrorBody)))]
+async fn get_page(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<PageOut>> {
+    let (page, access) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+    let pending = state.views.pending(&page.id);
+    Ok(Json(PageOut::new(page, access, pending)))
+}
+
+/// Edit a page (owner or editor).
+#[utoipa::path(patch, path = "/{id}", tag = "pages", security(("bearer" = [])), request_body = PagePatch,
+    responses((status = 200, body = PageOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn update_page(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ValidatedJson(patch): ValidatedJson<PagePatch>,
+) -> Result<Json<PageOut>> {
+    let (page, access) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+    let mut m = page.into_active_model();
+    if let Some(v) = patch.slug {
+        m.slug = Set(v);
+    }
+    if let Some(v) = patch.groom {
+        m.groom = Set(v);
+    }
+    if let Some(v) = patch.bride {
+        m.bride = Set(v);
+    }
+    if let Some(v) = patch.show_contacts {
+        m.show_contacts = Set(v);
+    }
+    if let Some(v) = patch.wedding_at {
+        m.wedding_at = Set(v.with_timezone(&Utc));
+    }
+    if let Some(v) = patch.time_zone {
+        m.time_zone = Set(v);
+    }
+    if let Some(v) = patch.venue {
+        m.venue = Set(v);
+    }
+    if let Some(v) = patch.greeting {
+        m.greeting = Set(v);
+    }
+    if let Some(v) = patch.theme {
+        m.theme = Set(v);
+    }
+    if let Some(v) = patch.gift_accounts {
+        m.gift_accounts = Set(GiftAccounts(v));
+    }
+    if let Some(v) = patch.rsvp {
+        m.rsvp = Set(v);
+    }
+    if let Some(v) = patch.dress_code {
+        m.dress_code = Set(Some(v).filter(|d| !d.trim().is_empty()));
+    }
+    if let Some(v) = patch.schedule {
+        m.schedule = Set(Schedule(v));
+    }
+    let page = m
+        .update(&state.db)
+        .await
+        .on_unique_violation("slug", "this page address is already taken")?;
+    let pending = state.views.pending(&page.id);
+    Ok(Json(PageOut::new(page, access, pending)))
+}
+
+/// Delete a page with everything on it (owner only).
+#[utoipa::path(delete, path = "/{id}", tag = "pages", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_page(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
+    page::Entity::delete_by_id(page.id).exec(&state.db).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Make the page visible at its public address. Needs a venue name.
+#[utoipa::path(post, path = "/{id}/publish", tag = "pages", security(("bearer" = [])),
+    responses((status = 200, body = PageOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn publish_page(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<PageOut>> {
+    let (page, access) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+    if page
+        .venue
+        .name
+        .as_deref()
+        .is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(Error::validation(
+            "venue.name",
+            "a page needs its venue's name before it is published",
+        )
+        .into_code("incomplete_page"));
+    }
+    let was_published = page.status == PageStatus::Published;
+    let recipients = members(&state.db, &page).await?;
+    let mut m = page.into_active_model();
+    m.status = Set(PageStatus::Published);
+    if !was_published {
+        m.published_at = Set(Some(Utc::now()));
+    }
+    let page = m.update(&state.db).await?;
+    if !was_published {
+        state.events.publish(DomainEvent::new(
+            "page.published",
+            recipients,
+            json!({"pageId": page.id, "slug": page.slug}),
+        ));
+    }
+    let pending = state.views.pending(&page.id);
+    Ok(Json(PageOut::new(page, access, pending)))
+}
+
+/// Take the page back to draft; its public address answers 404 again.
+#[utoipa::path(post, path = "/{id}/unpublish", tag = "pages", security(("bearer" = [])),
+    responses((status = 200, body = PageOut), (status = 404, body = ErrorBody)))]
+async fn unpublish_page(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<PageOut>> {
+    let (page, access) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+    let mut m = page.into_active_model();
+    m.status = Set(PageStatus::Draft);
+    let page = m.update(&state.db).await?;
+    let pending = state.views.pending(&page.id);
+    Ok(Json(PageOut::new(page, access, pending)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EditorOut {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub added_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EditorIn {
+    /// The email of a registered user.
+    #[validate(length(min = 3, max = 320))]
+    pub email: String,
+}
+
+#[utoipa::path(get, path = "/{id}/editors", tag = "pages", security(("bearer" = [])),
+    responses((status = 200, body = Vec<EditorOut>), (status = 404, body = ErrorBody)))]
+async fn list_editors(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<EditorOut>>> {
+    let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+    let rows = page_editor::Entity::find()
+        .filter(page_editor::Column::PageId.eq(page.id))
+        .find_also_related(user::Entity)
+        .all(&state.db)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .filter_map(|(e, u)| {
+                u.map(|u| EditorOut {
+                    user_id: u.id,
+                    email: u.email,
+                    display_name: u.display_name,
+                    added_at: e.created_at,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Add a co-editor by email (owner only). Editors may edit and chat; not delete or pay.
+#[utoipa::path(post, path = "/{id}/editors", tag = "pages", security(("bearer" = [])), request_body = EditorIn,
+    responses((status = 201, body = EditorOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn add_editor(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ValidatedJson(input): ValidatedJson<EditorIn>,
+) -> Result<(StatusCode, Json<EditorOut>)> {
+    let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
+    let editor = user::find_by_email(&state.db, &input.email)
+        .await?
+        .ok_or_else(|| Error::not_found("user").with_field("email"))?;
+    if access_of(&state.db, &page, &AuthUser::from(editor.clone())).await? == Some(Access::Owner) {
+        return Err(
+            Error::conflict("already_owner", "the owner is already on the page")
+                .with_field("email"),
+        );
+    }
+    let row = page_editor::ActiveModel {
+        page_id: Set(page.id),
+        user_id: Set(editor.id.clone()),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await
+    .on_unique_violation("email", "this user already edits the page")?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EditorOut {
+            user_id: editor.id,
+            email: editor.email,
+            display_name: editor.display_name,
+            added_at: row.created_at,
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/{id}/editors/{user_id}", tag = "pages", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove_editor(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
+    let res = page_editor::Entity::delete_many()
+        .filter(page_editor::Column::PageId.eq(page.id))
+        .filter(page_editor::Column::UserId.eq(user_id))
+        .exec(&state.db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(Error::not_found("editor"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The JSON context the AI assistant receives for this page (see docs/wedding-context.md).
+#[utoipa::path(get, path = "/{id}/context", tag = "pages", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_wedding_context(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+    Ok(Json(build_wedding_context(&state.db, &page).await?))
+}
