@@ -28,4 +28,9 @@ log "agent-manager: ruff and pytest (real Redis, real Celery worker)"
 ensure_python
 agent-manager/scripts/test.sh
 
+log "chat end to end on SQLite (backend binaries, agent-manager, Socket.IO client)"
+scripts/e2e.sh
+log "chat end to end on PostgreSQL"
+TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
+
 log "all tests passed"

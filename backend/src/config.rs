@@ -44,6 +44,7 @@ pub struct Config {
     pub trust_proxy: bool,
     pub redis_url: Option<SecretString>,
     pub agent_manager_url: Option<String>,
+    pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
@@ -72,6 +73,7 @@ impl fmt::Debug for Config {
             .field("trust_proxy", &self.trust_proxy)
             .field("redis", &self.redis_url.as_ref().map(|_| "[configured]"))
             .field("agent_manager_url", &self.agent_manager_url)
+            .field("chat", &self.chat)
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .finish()
@@ -185,6 +187,34 @@ impl Config {
         {
             r.fail("REDIS_URL must start with redis://, rediss:// or unix://".into());
         }
+        let handoff = match r.get("AGENT_HANDOFF").as_deref() {
+            None | Some("http") => AgentHandoff::Http,
+            Some("celery") => AgentHandoff::Celery,
+            Some(other) => {
+                r.fail(format!(
+                    "AGENT_HANDOFF must be http or celery, got {other:?}"
+                ));
+                AgentHandoff::Http
+            }
+        };
+        let chat = ChatConfig {
+            handoff,
+            service_token: r.get("AGENT_SERVICE_TOKEN").map(Into::into),
+            queue: r.get("AGENT_QUEUE").unwrap_or_else(|| "celery".into()),
+            completion_stream: r
+                .get("AGENT_COMPLETION_STREAM")
+                .unwrap_or_else(|| "chat:completions".into()),
+            agent_timeout: Duration::from_millis(r.parse("AGENT_TIMEOUT_MS", 3000u64)),
+            agent_retries: r.parse("AGENT_RETRIES", 2u32),
+            breaker_threshold: r.parse("AGENT_BREAKER_THRESHOLD", 5u32).max(1),
+            breaker_cooldown: Duration::from_secs(r.parse("AGENT_BREAKER_COOLDOWN_SECS", 30u64)),
+            max_message_chars: r.parse("CHAT_MAX_MESSAGE_CHARS", 2000usize),
+            rate_per_minute: r.parse("CHAT_RATE_PER_MINUTE", 20u32).max(1),
+            max_rooms_per_socket: r.parse("CHAT_MAX_ROOMS_PER_SOCKET", 5usize).max(1),
+            history_turns: r.parse("CHAT_HISTORY_TURNS", 10u64),
+            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 30_000u64)),
+            instance_id: r.get("INSTANCE_ID").unwrap_or_else(default_instance_id),
+        };
         let cfg = Config {
             environment,
             bind_addr,
@@ -209,6 +239,7 @@ impl Config {
             trust_proxy: r.parse_bool("TRUST_PROXY", false),
             redis_url: redis_url.map(Into::into),
             agent_manager_url,
+            chat,
             cors_origins: r
                 .get("CORS_ORIGINS")
                 .map(|s| {
@@ -240,6 +271,64 @@ impl Config {
             "postgres"
         }
     }
+}
+
+/// How chat messages reach the agent-manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentHandoff {
+    /// `POST {AGENT_MANAGER_URL}/chat`.
+    Http,
+    /// A hand-built Celery protocol v2 message pushed onto the worker's Redis queue.
+    Celery,
+}
+
+#[derive(Clone)]
+pub struct ChatConfig {
+    pub handoff: AgentHandoff,
+    /// Sent as `X-Service-Token` to the agent-manager.
+    pub service_token: Option<SecretString>,
+    /// The Celery queue (a Redis list) for direct hand-off.
+    pub queue: String,
+    /// The Redis stream of finished answers, read with a consumer group.
+    pub completion_stream: String,
+    pub agent_timeout: Duration,
+    pub agent_retries: u32,
+    /// Consecutive hand-off failures that open the circuit, and how long it stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    pub max_message_chars: usize,
+    pub rate_per_minute: u32,
+    pub max_rooms_per_socket: usize,
+    /// Earlier messages sent along as history.
+    pub history_turns: u64,
+    /// Completions left unacknowledged this long by a (dead) instance are claimed.
+    pub claim_idle: Duration,
+    /// Names this instance (consumer name, logs).
+    pub instance_id: String,
+}
+
+impl fmt::Debug for ChatConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatConfig")
+            .field("handoff", &self.handoff)
+            .field(
+                "service_token",
+                &self.service_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("queue", &self.queue)
+            .field("completion_stream", &self.completion_stream)
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_instance_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "backend".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &ulid::Ulid::new().to_string()[20..]
+    )
 }
 
 struct Reader<'a> {

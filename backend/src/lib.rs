@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -83,6 +84,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api/admin", admin::router())
+        .nest("/api", chat::history::router())
         .nest(
             "/api/pages",
             pages::router()
@@ -178,7 +180,15 @@ pub fn router(state: AppState) -> Router {
 pub async fn run(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.cfg.shutdown_grace;
-    let app = router(state);
+    let (socket_layer, io) = chat::start(&state);
+    let app = router(state).layer(socket_layer);
+    // Sockets are long-lived: close them when shutdown starts, or graceful shutdown
+    // would wait for them until the grace period ends.
+    let closing = shutdown.clone();
+    tokio::spawn(async move {
+        closing.cancelled().await;
+        io.close().await;
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -22,6 +22,9 @@ macro_rules! timestamped_active_model {
 }
 pub(crate) use timestamped_active_model;
 
+pub mod chat_message;
+pub mod chat_read;
+pub mod chat_session;
 pub mod guestbook_entry;
 pub mod invitation;
 pub mod page;

@@ -1,0 +1,278 @@
+//! Handing a user message to the agent-manager: over HTTP (`POST /chat`, the default)
+//! or by pushing a Celery protocol v2 task straight onto the worker's Redis queue.
+//! Either way the answer comes back through Redis (see `relay` and `persist`).
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use redis::AsyncCommands;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::{AgentHandoff, ChatConfig};
+
+/// The body of `POST /chat`, and the kwargs of the Celery task (the same contract).
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentRequest {
+    pub message: String,
+    pub session_id: String,
+    pub message_id: String,
+    pub user_id: String,
+    pub page_id: String,
+    pub wedding_context: Value,
+    pub history: Vec<HistoryTurn>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryTurn {
+    pub role: &'static str,
+    pub content: String,
+}
+
+pub const TASK_NAME: &str = "agent.process_chat_message";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandoffError {
+    #[error("the assistant is temporarily unavailable (circuit open)")]
+    CircuitOpen,
+    #[error("the assistant could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the assistant refused the message: {0}")]
+    Refused(String),
+}
+
+/// Fails fast after repeated failures instead of making every user wait for timeouts.
+pub struct CircuitBreaker {
+    threshold: u32,
+    cooldown: Duration,
+    failures: AtomicU32,
+    open_until: Mutex<Option<Instant>>,
+}
+
+impl CircuitBreaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        CircuitBreaker {
+            threshold,
+            cooldown,
+            failures: AtomicU32::new(0),
+            open_until: Mutex::new(None),
+        }
+    }
+
+    /// Whether a call may go through now. After the cool-down one trial call is let
+    /// through (half-open); its outcome closes or re-opens the circuit.
+    pub fn allow(&self) -> bool {
+        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *open {
+            Some(until) if Instant::now() < until => false,
+            Some(_) => {
+                *open = Some(Instant::now() + self.cooldown);
+                true
+            }
+            None => true,
+        }
+    }
+
+    pub fn success(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        *self.open_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub fn failure(&self) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.threshold {
+            *self.open_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + self.cooldown);
+        }
+    }
+}
+
+pub struct AgentClient {
+    cfg: ChatConfig,
+    base_url: Option<String>,
+    http: reqwest::Client,
+    redis: Option<redis::aio::ConnectionManager>,
+    breaker: CircuitBreaker,
+}
+
+impl AgentClient {
+    pub fn new(
+        cfg: ChatConfig,
+        base_url: Option<String>,
+        http: reqwest::Client,
+        redis: Option<redis::aio::ConnectionManager>,
+    ) -> Self {
+        let breaker = CircuitBreaker::new(cfg.breaker_threshold, cfg.breaker_cooldown);
+        AgentClient {
+            cfg,
+            base_url,
+            http,
+            redis,
+            breaker,
+        }
+    }
+
+    /// Hands the message over, with bounded retries (exponential backoff from 100 ms).
+    /// Worst case it returns after `(retries + 1) × timeout + backoff`.
+    pub async fn submit(&self, req: &AgentRequest) -> Result<(), HandoffError> {
+        if !self.breaker.allow() {
+            return Err(HandoffError::CircuitOpen);
+        }
+        let mut last = HandoffError::Unreachable("no attempt made".into());
+        for attempt in 0..=self.cfg.agent_retries {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << (attempt - 1).min(5))).await;
+            }
+            let result = match self.cfg.handoff {
+                AgentHandoff::Http => self.post_chat(req).await,
+                AgentHandoff::Celery => self.enqueue_celery(req).await,
+            };
+            match result {
+                Ok(()) => {
+                    self.breaker.success();
+                    return Ok(());
+                }
+                // A 4xx will not get better by retrying.
+                Err(e @ HandoffError::Refused(_)) => {
+                    self.breaker.success();
+                    return Err(e);
+                }
+                Err(e) => last = e,
+            }
+        }
+        self.breaker.failure();
+        Err(last)
+    }
+
+    async fn post_chat(&self, req: &AgentRequest) -> Result<(), HandoffError> {
+        let base = self
+            .base_url
+            .as_ref()
+            .ok_or_else(|| HandoffError::Unreachable("AGENT_MANAGER_URL is not set".into()))?;
+        let mut call = self
+            .http
+            .post(format!("{base}/chat"))
+            .timeout(self.cfg.agent_timeout)
+            .json(req);
+        if let Some(token) = &self.cfg.service_token {
+            call = call.header("X-Service-Token", token.expose_secret());
+        }
+        let res = call
+            .send()
+            .await
+            .map_err(|e| HandoffError::Unreachable(e.without_url().to_string()))?;
+        let status = res.status();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_client_error() {
+            Err(HandoffError::Refused(format!(
+                "agent-manager answered {status}"
+            )))
+        } else {
+            Err(HandoffError::Unreachable(format!(
+                "agent-manager answered {status}"
+            )))
+        }
+    }
+
+    async fn enqueue_celery(&self, req: &AgentRequest) -> Result<(), HandoffError> {
+        let mut conn = self
+            .redis
+            .clone()
+            .ok_or_else(|| HandoffError::Unreachable("Redis is not configured".into()))?;
+        let kwargs = serde_json::to_value(req).map_err(|e| HandoffError::Refused(e.to_string()))?;
+        let envelope = celery_envelope(&self.cfg.queue, &kwargs, &self.cfg.instance_id);
+        let push = conn.lpush::<_, _, i64>(&self.cfg.queue, envelope.to_string());
+        match tokio::time::timeout(self.cfg.agent_timeout, push).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(HandoffError::Unreachable(e.to_string())),
+            Err(_) => Err(HandoffError::Unreachable(
+                "Redis did not answer in time".into(),
+            )),
+        }
+    }
+}
+
+/// The kombu Redis message carrying a Celery protocol v2 task (see
+/// docs/agent-manager.md, "Celery task"): `body` is base64 of `[args, kwargs, embed]`.
+pub fn celery_envelope(queue: &str, kwargs: &Value, origin: &str) -> Value {
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let body =
+        json!([[], kwargs, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]);
+    let message_id = kwargs.get("message_id").cloned().unwrap_or(Value::Null);
+    json!({
+        "body": STANDARD.encode(body.to_string()),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {
+            "lang": "py",
+            "task": TASK_NAME,
+            "id": task_id,
+            "shadow": null,
+            "eta": null,
+            "expires": null,
+            "group": null,
+            "group_index": null,
+            "retries": 0,
+            "timelimit": [null, null],
+            "root_id": task_id,
+            "parent_id": null,
+            "argsrepr": "()",
+            "kwargsrepr": format!("{{'message_id': {message_id}}}"),
+            "origin": format!("mocheong-backend@{origin}"),
+            "ignore_result": true
+        },
+        "properties": {
+            "correlation_id": task_id,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": uuid::Uuid::new_v4().to_string()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_body_decodes_to_args_kwargs_embed() {
+        let kwargs = json!({"message": "언제?", "message_id": "m1"});
+        let env = celery_envelope("celery", &kwargs, "host");
+        let body: Value =
+            serde_json::from_slice(&STANDARD.decode(env["body"].as_str().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(body[0], json!([]));
+        assert_eq!(body[1], kwargs);
+        assert_eq!(body[2]["chain"], Value::Null);
+        assert_eq!(env["headers"]["task"], TASK_NAME);
+        assert_eq!(env["headers"]["id"], env["properties"]["correlation_id"]);
+        assert_ne!(env["headers"]["id"], env["properties"]["delivery_tag"]);
+        assert_eq!(env["properties"]["delivery_info"]["routing_key"], "celery");
+    }
+
+    #[test]
+    fn breaker_opens_after_threshold_and_half_opens_after_cooldown() {
+        let b = CircuitBreaker::new(2, Duration::from_millis(20));
+        assert!(b.allow());
+        b.failure();
+        assert!(b.allow());
+        b.failure();
+        assert!(!b.allow(), "open after two failures");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow(), "one trial after the cool-down");
+        assert!(!b.allow(), "only one trial while half-open");
+        b.success();
+        assert!(b.allow());
+    }
+}

@@ -1,0 +1,549 @@
+//! The Socket.IO namespace `/chat` (events and payloads: docs/chat.md).
+
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::{
+    ChatRuntime,
+    agent::AgentRequest,
+    presence,
+    relay::broadcast,
+    store::{self, session_channel},
+};
+use crate::{
+    auth::{AuthUser, authenticate},
+    db::chat_message::Status,
+    pages::{
+        access::{Need, access_of, load_page},
+        context::build_wedding_context,
+    },
+};
+
+/// The socket's user, set by the handshake middleware.
+#[derive(Clone)]
+pub struct SocketUser(pub AuthUser);
+
+/// The room the socket talks in (its last `joinRoom`), and that room's session.
+#[derive(Clone)]
+pub struct CurrentRoom {
+    pub room: String,
+    pub page_id: String,
+    pub session_id: String,
+}
+
+/// Rooms this socket joined, for presence on disconnect.
+#[derive(Clone, Default)]
+pub struct JoinedRooms(pub Vec<String>);
+
+#[derive(Deserialize)]
+pub struct HandshakeAuth {
+    token: String,
+}
+
+#[derive(Debug)]
+pub struct HandshakeRefused(String);
+
+impl std::fmt::Display for HandshakeRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Runs before the socket joins the namespace: no valid access token, no socket.
+/// The client sees `connect_error` with this message.
+pub async fn authenticate_socket(
+    s: SocketRef,
+    State(rt): State<Arc<ChatRuntime>>,
+    TryData(auth): TryData<HandshakeAuth>,
+) -> Result<(), HandshakeRefused> {
+    let token = auth
+        .map_err(|_| HandshakeRefused("unauthorized: missing auth.token".into()))?
+        .token;
+    let user = authenticate(&rt.state, &token)
+        .await
+        .map_err(|e| HandshakeRefused(format!("unauthorized: {e}")))?;
+    s.extensions.insert(SocketUser(user));
+    s.extensions.insert(JoinedRooms::default());
+    Ok(())
+}
+
+pub async fn on_connect(s: SocketRef) {
+    s.on("joinRoom", join_room);
+    s.on("chat-message", chat_message);
+    s.on("stop-generation", stop_generation);
+    s.on("read", read);
+    s.on("resume", resume);
+    s.on_disconnect(on_disconnect);
+}
+
+/// Sends `payload` both as the ack (when the client asked for one) and as `event`.
+fn reply(s: &SocketRef, ack: Option<AckSender>, event: &str, payload: &Value) {
+    if let Some(ack) = ack {
+        let _ = ack.send(payload);
+    }
+    let _ = s.emit(event, payload);
+}
+
+/// Errors go to the sender only, as `chat-error {event, code, message}` (and the ack).
+fn refuse(s: &SocketRef, ack: Option<AckSender>, event: &str, code: &str, message: &str) {
+    reply(
+        s,
+        ack,
+        "chat-error",
+        &json!({"event": event, "code": code, "message": message}),
+    );
+}
+
+fn user_of(s: &SocketRef) -> Option<AuthUser> {
+    s.extensions.get::<SocketUser>().map(|u| u.0)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinIn {
+    room: String,
+    /// Start a new conversation instead of continuing the active one.
+    #[serde(default, alias = "new_session")]
+    new_session: bool,
+}
+
+async fn join_room(
+    s: SocketRef,
+    State(rt): State<Arc<ChatRuntime>>,
+    TryData(data): TryData<JoinIn>,
+    ack: AckSender,
+) {
+    const EVENT: &str = "joinRoom";
+    let Some(user) = user_of(&s) else { return };
+    let Ok(data) = data else {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_payload",
+            "expected {room: \"page-<id>\"}",
+        );
+    };
+    let Some(page_id) = data
+        .room
+        .strip_prefix("page-")
+        .filter(|id| !id.is_empty() && id.len() <= 26)
+    else {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_room",
+            "rooms are named page-<pageId>",
+        );
+    };
+    let mut joined = s.extensions.get::<JoinedRooms>().unwrap_or_default();
+    if !joined.0.contains(&data.room) && joined.0.len() >= rt.state.cfg.chat.max_rooms_per_socket {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "too_many_rooms",
+            "this connection has joined too many rooms",
+        );
+    }
+    // Not a member: the same answer as for a page that does not exist.
+    if load_page(&rt.state.db, page_id, &user, Need::Edit)
+        .await
+        .is_err()
+    {
+        return refuse(&s, Some(ack), EVENT, "not_found", "room not found");
+    }
+    let session =
+        match store::active_session(&rt.state.db, page_id, &user.id, data.new_session).await {
+            Ok(session) => session,
+            Err(e) => return internal(&s, Some(ack), EVENT, e),
+        };
+    s.join(data.room.clone());
+    if !joined.0.contains(&data.room) {
+        joined.0.push(data.room.clone());
+        s.extensions.insert(joined);
+    }
+    s.extensions.insert(CurrentRoom {
+        room: data.room.clone(),
+        page_id: page_id.to_owned(),
+        session_id: session.id.clone(),
+    });
+    let unread = store::unread_count(&rt.state.db, &session.id, &user.id)
+        .await
+        .unwrap_or_default();
+    let info =
+        json!({"session_id": session.id, "room": data.room, "page_id": page_id, "unread": unread});
+    reply(&s, Some(ack), "session-info", &info);
+    if let Some(redis) = &rt.redis {
+        if data.new_session {
+            // Everyone in the room moves to the new conversation.
+            let _ = broadcast(
+                redis,
+                &session_channel(&session.id),
+                "session-info",
+                &data.room,
+                Some(s.id.to_string()),
+                info,
+            )
+            .await;
+        }
+        presence::joined(redis, &data.room, &session.id, &user.id).await;
+    }
+}
+
+#[derive(Deserialize)]
+struct ChatMessageIn {
+    text: String,
+    #[serde(default)]
+    client_msg_id: Option<String>,
+}
+
+async fn chat_message(
+    s: SocketRef,
+    State(rt): State<Arc<ChatRuntime>>,
+    TryData(data): TryData<ChatMessageIn>,
+    ack: AckSender,
+) {
+    const EVENT: &str = "chat-message";
+    let Some(user) = user_of(&s) else { return };
+    let cfg = &rt.state.cfg.chat;
+    let Ok(data) = data else {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_payload",
+            "expected {text, client_msg_id?}",
+        );
+    };
+    let text = data.text.trim();
+    if text.is_empty() || text.chars().count() > cfg.max_message_chars {
+        let msg = format!("a message is 1 to {} characters", cfg.max_message_chars);
+        return refuse(&s, Some(ack), EVENT, "invalid_message", &msg);
+    }
+    if data
+        .client_msg_id
+        .as_ref()
+        .is_some_and(|c| c.is_empty() || c.len() > 64)
+    {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_message",
+            "client_msg_id is 1 to 64 characters",
+        );
+    }
+    let Some(current) = s.extensions.get::<CurrentRoom>() else {
+        return refuse(&s, Some(ack), EVENT, "not_joined", "join a room first");
+    };
+    if rt.limiter.check(&user.id).is_err() {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "rate_limited",
+            "too many messages; wait a moment",
+        );
+    }
+    let redis = match (
+        &rt.redis,
+        rt.state.cfg.agent_manager_url.is_some()
+            || cfg.handoff == crate::config::AgentHandoff::Celery,
+    ) {
+        (Some(r), true) => r.clone(),
+        _ => {
+            return refuse(
+                &s,
+                Some(ack),
+                EVENT,
+                "chat_unavailable",
+                "the assistant is not configured on this server",
+            );
+        }
+    };
+    // Membership can change after joining; check again before storing anything.
+    let page = match load_page(&rt.state.db, &current.page_id, &user, Need::Edit).await {
+        Ok((page, _)) => page,
+        Err(_) => return refuse(&s, Some(ack), EVENT, "not_found", "room not found"),
+    };
+    let session = crate::db::chat_session::Model {
+        id: current.session_id.clone(),
+        page_id: current.page_id.clone(),
+        started_by: String::new(),
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+    };
+    let (message, is_new) = match store::store_user_message(
+        &rt.state.db,
+        &session,
+        &user.id,
+        text,
+        data.client_msg_id.as_deref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return internal(&s, Some(ack), EVENT, e),
+    };
+    reply(
+        &s,
+        Some(ack),
+        "message-accepted",
+        &json!({"message_id": message.id, "client_msg_id": message.client_msg_id, "session_id": session.id}),
+    );
+    if !is_new {
+        return;
+    }
+    let user_item = json!({
+        "session_id": session.id, "message_id": message.id, "role": "user", "type": "text",
+        "content": message.content, "user_id": user.id, "display_name": user.display_name,
+        "created_at": message.created_at,
+    });
+    let _ = broadcast(
+        &redis,
+        &session_channel(&session.id),
+        "newMessage",
+        &current.room,
+        Some(s.id.to_string()),
+        user_item,
+    )
+    .await;
+
+    // The hand-off runs on its own so the socket is free at once.
+    let rt = Arc::clone(&rt);
+    tokio::spawn(async move {
+        let context = build_wedding_context(&rt.state.db, &page)
+            .await
+            .unwrap_or(Value::Null);
+        let history = store::history(
+            &rt.state.db,
+            &session.id,
+            &message.id,
+            rt.state.cfg.chat.history_turns,
+        )
+        .await
+        .unwrap_or_default();
+        let request = AgentRequest {
+            message: message.content.clone(),
+            session_id: session.id.clone(),
+            message_id: message.id.clone(),
+            user_id: user.id.clone(),
+            page_id: page.id.clone(),
+            wedding_context: context,
+            history,
+        };
+        if let Err(e) = rt.agent.submit(&request).await {
+            tracing::warn!(error = %e, message_id = %message.id, "agent hand-off failed");
+            let _ = store::mark_user_message(
+                &rt.state.db,
+                &message.id,
+                Status::Failed,
+                Some(e.to_string()),
+            )
+            .await;
+            super::publish_failure(&redis, &session.id, &message.id, &e.to_string()).await;
+        }
+    });
+}
+
+#[derive(Deserialize)]
+struct MessageRef {
+    message_id: String,
+}
+
+async fn stop_generation(
+    s: SocketRef,
+    State(rt): State<Arc<ChatRuntime>>,
+    TryData(data): TryData<MessageRef>,
+    ack: AckSender,
+) {
+    const EVENT: &str = "stop-generation";
+    let Some(user) = user_of(&s) else { return };
+    let Ok(data) = data else {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_payload",
+            "expected {message_id}",
+        );
+    };
+    let Some(redis) = rt.redis.clone() else {
+        return refuse(&s, Some(ack), EVENT, "chat_unavailable", "chat needs Redis");
+    };
+    match owning_session(&rt, &user, &data.message_id).await {
+        Some(_) => {
+            // The worker checks this flag between chunks (docs/agent-manager.md).
+            let key = format!("chat:cancel:{}", data.message_id);
+            let _: redis::RedisResult<()> = redis.clone().set_ex(key, "1", 3600).await;
+            reply(
+                &s,
+                Some(ack),
+                "generation-stopping",
+                &json!({"message_id": data.message_id}),
+            );
+        }
+        None => refuse(&s, Some(ack), EVENT, "not_found", "message not found"),
+    }
+}
+
+/// The session of a message, if the user may act on it.
+async fn owning_session(rt: &ChatRuntime, user: &AuthUser, message_id: &str) -> Option<String> {
+    use sea_orm::EntityTrait;
+    let message = crate::db::chat_message::Entity::find_by_id(message_id.to_owned())
+        .one(&rt.state.db)
+        .await
+        .ok()??;
+    let page = crate::db::page::Entity::find_by_id(message.page_id.clone())
+        .one(&rt.state.db)
+        .await
+        .ok()??;
+    access_of(&rt.state.db, &page, user).await.ok()??;
+    Some(message.session_id)
+}
+
+async fn read(
+    s: SocketRef,
+    State(rt): State<Arc<ChatRuntime>>,
+    TryData(data): TryData<MessageRef>,
+    ack: AckSender,
+) {
+    const EVENT: &str = "read";
+    let Some(user) = user_of(&s) else { return };
+    let Ok(data) = data else {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_payload",
+            "expected {message_id}",
+        );
+    };
+    let Some(session_id) = owning_session(&rt, &user, &data.message_id).await else {
+        return refuse(&s, Some(ack), EVENT, "not_found", "message not found");
+    };
+    if let Err(e) = store::mark_read(&rt.state.db, &session_id, &user.id, &data.message_id).await {
+        return internal(&s, Some(ack), EVENT, e);
+    }
+    let unread = store::unread_count(&rt.state.db, &session_id, &user.id)
+        .await
+        .unwrap_or_default();
+    let receipt =
+        json!({"session_id": session_id, "user_id": user.id, "message_id": data.message_id});
+    reply(
+        &s,
+        Some(ack),
+        "read-ack",
+        &json!({"session_id": session_id, "message_id": data.message_id, "unread": unread}),
+    );
+    if let (Some(redis), Some(current)) = (&rt.redis, s.extensions.get::<CurrentRoom>()) {
+        let _ = broadcast(
+            redis,
+            &session_channel(&session_id),
+            "read",
+            &current.room,
+            Some(s.id.to_string()),
+            receipt,
+        )
+        .await;
+    }
+}
+
+#[derive(Deserialize)]
+struct ResumeIn {
+    session_id: String,
+    /// The last finished message the client has.
+    #[serde(default)]
+    last_message_id: Option<String>,
+    /// The answer the client was receiving, and the last `seq` it saw of it.
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    after_seq: Option<i64>,
+}
+
+async fn resume(
+    s: SocketRef,
+    State(rt): State<Arc<ChatRuntime>>,
+    TryData(data): TryData<ResumeIn>,
+    ack: AckSender,
+) {
+    const EVENT: &str = "resume";
+    let Some(user) = user_of(&s) else { return };
+    let Ok(data) = data else {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "invalid_payload",
+            "expected {session_id, after_seq?, message_id?, last_message_id?}",
+        );
+    };
+    if store::load_session(&rt.state.db, &data.session_id, &user)
+        .await
+        .is_err()
+    {
+        return refuse(&s, Some(ack), EVENT, "not_found", "session not found");
+    }
+    let following = data
+        .message_id
+        .as_deref()
+        .map(|m| (m, data.after_seq.unwrap_or(-1)));
+    match store::resume(
+        &rt.state.db,
+        rt.redis.as_ref(),
+        &data.session_id,
+        data.last_message_id.as_deref(),
+        following,
+    )
+    .await
+    {
+        Ok(out) => reply(
+            &s,
+            Some(ack),
+            "resumed",
+            &serde_json::to_value(out).unwrap_or_default(),
+        ),
+        Err(e) => internal(&s, Some(ack), EVENT, e),
+    }
+}
+
+async fn on_disconnect(s: SocketRef, State(rt): State<Arc<ChatRuntime>>) {
+    let (Some(user), Some(redis)) = (user_of(&s), rt.redis.clone()) else {
+        return;
+    };
+    let joined = s.extensions.get::<JoinedRooms>().unwrap_or_default();
+    let session = s
+        .extensions
+        .get::<CurrentRoom>()
+        .map(|c| c.session_id)
+        .unwrap_or_default();
+    for room in joined.0 {
+        presence::left(
+            rt.as_ref(),
+            &redis,
+            &room,
+            &session,
+            &user.id,
+            &s.id.to_string(),
+        )
+        .await;
+    }
+}
+
+fn internal(s: &SocketRef, ack: Option<AckSender>, event: &str, err: crate::error::Error) {
+    tracing::error!(error = ?err, event, "chat event failed");
+    refuse(
+        s,
+        ack,
+        event,
+        "internal",
+        "something went wrong; please try again",
+    );
+}

@@ -1,0 +1,115 @@
+//! The chat with the AI assistant: a Socket.IO gateway (namespace `/chat`), the
+//! hand-off to the agent-manager, the Redis relay back to the rooms, exactly-once
+//! persistence of answers, resume after reconnects, and the history REST API.
+//! Contracts: docs/chat.md.
+
+pub mod agent;
+mod gateway;
+pub mod history;
+pub mod persist;
+mod presence;
+pub mod relay;
+pub mod store;
+
+use std::sync::{Arc, OnceLock};
+
+use serde_json::json;
+use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
+
+use crate::{auth::rate_limit::KeyedLimiter, state::AppState};
+use agent::AgentClient;
+
+pub const NAMESPACE: &str = "/chat";
+
+/// What the socket handlers share.
+pub struct ChatRuntime {
+    pub state: AppState,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub agent: AgentClient,
+    /// Messages per user per minute.
+    pub limiter: KeyedLimiter<String>,
+    io: OnceLock<SocketIo>,
+}
+
+impl ChatRuntime {
+    pub fn io(&self) -> Option<&SocketIo> {
+        self.io.get()
+    }
+}
+
+pub fn room_name(page_id: &str) -> String {
+    format!("page-{page_id}")
+}
+
+/// Builds the Socket.IO layer and starts the background loops (relay, completion
+/// consumer, presence heartbeat) when Redis is configured. Returns the layer to put
+/// on the router and the `SocketIo` handle (closed at shutdown).
+pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
+    let rt = Arc::new(ChatRuntime {
+        state: state.clone(),
+        redis: state.redis.clone(),
+        agent: AgentClient::new(
+            state.cfg.chat.clone(),
+            state.cfg.agent_manager_url.clone(),
+            state.http.clone(),
+            state.redis.clone(),
+        ),
+        limiter: KeyedLimiter::per_minute(state.cfg.chat.rate_per_minute),
+        io: OnceLock::new(),
+    });
+    let (layer, io) = SocketIo::builder()
+        .with_state(Arc::clone(&rt))
+        .build_layer();
+    let _ = rt.io.set(io.clone());
+    io.ns(
+        NAMESPACE,
+        gateway::on_connect.with(gateway::authenticate_socket),
+    );
+
+    let redis_client = state
+        .cfg
+        .redis_url
+        .as_ref()
+        .and_then(|url| redis::Client::open(secrecy::ExposeSecret::expose_secret(url)).ok());
+    if let (Some(client), Some(redis)) = (redis_client, state.redis.clone()) {
+        relay::spawn(
+            state.clone(),
+            client.clone(),
+            io.clone(),
+            state.shutdown.clone(),
+        );
+        persist::spawn(state.clone(), client, state.shutdown.clone());
+        presence::spawn_heartbeat(io.clone(), redis, state.shutdown.clone());
+    } else {
+        tracing::warn!(
+            "REDIS_URL is not set: the chat gateway accepts connections but cannot reach the assistant"
+        );
+    }
+    (layer, io)
+}
+
+/// The room hears an `error` item for a message the agent never received, within
+/// the hand-off bound. It also goes to the durable stream, so a resume sees it.
+pub async fn publish_failure(
+    redis: &redis::aio::ConnectionManager,
+    session_id: &str,
+    message_id: &str,
+    reason: &str,
+) {
+    use redis::AsyncCommands;
+    tracing::debug!(reason, "hand-off failure announced");
+    let item = json!({
+        "session_id": session_id, "message_id": message_id, "seq": 0, "role": "assistant", "type": "error",
+        "content": "The assistant could not be reached. Please send your message again.",
+    })
+    .to_string();
+    let mut conn = redis.clone();
+    let _: redis::RedisResult<String> = conn
+        .xadd(
+            store::session_stream_key(session_id),
+            "*",
+            &[("item", item.as_str())],
+        )
+        .await;
+    let _: redis::RedisResult<i64> = conn.publish(store::session_channel(session_id), item).await;
+}

@@ -1,0 +1,112 @@
+//! Who is online in a room, across instances: a Redis sorted set per room
+//! (`presence:<room>`, member = user id, score = expiry in ms). Each instance refreshes
+//! the entries of the sockets it holds every 10 s; entries of a dead instance expire
+//! after 30 s. Changes are announced to the room as `presence {room, online}`.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use serde_json::json;
+use socketioxide::SocketIo;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ChatRuntime, NAMESPACE, gateway::SocketUser, relay::broadcast, store::session_channel,
+};
+
+const TTL_MS: i64 = 30_000;
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+fn key(room: &str) -> String {
+    format!("presence:{room}")
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The users online in `room` now.
+pub async fn online(redis: &redis::aio::ConnectionManager, room: &str) -> Vec<String> {
+    let mut conn = redis.clone();
+    let _: redis::RedisResult<i64> = conn.zrembyscore(key(room), "-inf", now_ms()).await;
+    conn.zrange(key(room), 0, -1).await.unwrap_or_default()
+}
+
+async fn announce(redis: &redis::aio::ConnectionManager, room: &str, session_id: &str) {
+    let users = online(redis, room).await;
+    let _ = broadcast(
+        redis,
+        &session_channel(session_id),
+        "presence",
+        room,
+        None,
+        json!({"room": room, "online": users}),
+    )
+    .await;
+}
+
+pub async fn joined(
+    redis: &redis::aio::ConnectionManager,
+    room: &str,
+    session_id: &str,
+    user_id: &str,
+) {
+    let mut conn = redis.clone();
+    let _: redis::RedisResult<i64> = conn.zadd(key(room), user_id, now_ms() + TTL_MS).await;
+    let _: redis::RedisResult<bool> = conn.expire(key(room), 3600).await;
+    announce(redis, room, session_id).await;
+}
+
+/// A socket left. The user stays online while another of their sockets on this
+/// instance is still in the room (sockets on other instances refresh their own entry).
+pub async fn left(
+    rt: &ChatRuntime,
+    redis: &redis::aio::ConnectionManager,
+    room: &str,
+    session_id: &str,
+    user_id: &str,
+    socket_id: &str,
+) {
+    let still_here = rt.io().and_then(|io| io.of(NAMESPACE)).is_some_and(|ns| {
+        ns.to(room.to_owned()).sockets().iter().any(|s| {
+            s.id.as_str() != socket_id
+                && s.extensions
+                    .get::<SocketUser>()
+                    .is_some_and(|u| u.0.id == user_id)
+        })
+    });
+    if !still_here {
+        let _: redis::RedisResult<i64> = redis.clone().zrem(key(room), user_id).await;
+    }
+    announce(redis, room, session_id).await;
+}
+
+pub fn spawn_heartbeat(
+    io: SocketIo,
+    redis: redis::aio::ConnectionManager,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(ns) = io.of(NAMESPACE) else { continue };
+            let mut conn = redis.clone();
+            let expiry = now_ms() + TTL_MS;
+            for socket in ns.sockets() {
+                let Some(user) = socket.extensions.get::<SocketUser>() else {
+                    continue;
+                };
+                for room in socket.rooms() {
+                    if room.starts_with("page-") {
+                        let _: redis::RedisResult<i64> =
+                            conn.zadd(key(&room), &user.0.id, expiry).await;
+                    }
+                }
+            }
+        }
+    });
+}
