@@ -22,6 +22,7 @@ macro_rules! timestamped_active_model {
 }
 pub(crate) use timestamped_active_model;
 
+pub mod file;
 pub mod guestbook_entry;
 pub mod invitation;
 pub mod page;
