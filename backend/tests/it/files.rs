@@ -975,3 +975,51 @@ async fn quota_is_enforced_by_plan() {
     upload(&app, &user, "gallery", "b.jpg", "image/jpeg", photo).await;
     assert_eq!(rows_of(&app, &user).await.len(), 2);
 }
+
+#[tokio::test]
+async fn gif_webp_and_heic_are_accepted_heic_without_thumbnail() {
+    let app = spawn(Backend::Local, &[]).await;
+    let user = app.register().await;
+    let gif = upload(
+        &app,
+        &user,
+        "gallery",
+        "a.gif",
+        "image/gif",
+        picture(40, 30, ImageFormat::Gif),
+    )
+    .await;
+    assert_eq!(
+        (gif["contentType"].as_str(), gif["width"].as_i64()),
+        (Some("image/gif"), Some(40))
+    );
+    let webp = upload(
+        &app,
+        &user,
+        "gallery",
+        "a.webp",
+        "image/webp",
+        picture(600, 300, ImageFormat::WebP),
+    )
+    .await;
+    assert_eq!(
+        (webp["contentType"].as_str(), webp["width"].as_i64()),
+        (Some("image/webp"), Some(600))
+    );
+    assert_eq!(webp["hasThumbnail"], true);
+    // An HEIC header: no pure-Rust decoder, so stored as is, without size or thumbnail.
+    let mut heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+    heic.extend_from_slice(&[7u8; 200]);
+    let out = upload(
+        &app,
+        &user,
+        "gallery",
+        "IMG_0001.HEIC",
+        "application/octet-stream",
+        heic,
+    )
+    .await;
+    assert_eq!(out["contentType"], "image/heic");
+    assert!(out["width"].is_null());
+    assert_eq!(out["hasThumbnail"], false);
+}
