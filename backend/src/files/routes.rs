@@ -216,8 +216,21 @@ async fn upload_file(
                 }
                 upload = Some((spool.finish().await?, name, claimed));
             }
-            // Unknown fields are skipped (and drained by the next `next_field`).
-            _ => {}
+            // Unknown fields are read and dropped, but they may not be used to send
+            // an endless body past the per-purpose limits.
+            _ => {
+                let mut skipped = 0usize;
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    skipped += chunk.len();
+                    if skipped > 64 * 1024 {
+                        return Err(Error::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "payload_too_large",
+                            "unexpected large form field",
+                        ));
+                    }
+                }
+            }
         }
     }
     let purpose = purpose.ok_or_else(|| {

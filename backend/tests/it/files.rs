@@ -373,6 +373,12 @@ async fn malformed_uploads_get_clear_errors_and_change_nothing() {
     let out = send_form(&app, &user.access, bad_purpose, 422).await;
     assert_eq!(out["error"]["field"], "purpose");
 
+    // Junk fields cannot stretch the body past the limits.
+    let junk = form("attachment", "a.pdf", "application/pdf", PDF.to_vec())
+        .text("notes", "x".repeat(100_000));
+    let out = send_form(&app, &user.access, junk, 413).await;
+    assert_eq!(error_code(&out), "payload_too_large");
+
     // Not multipart at all.
     let out = app
         .post("/api/files", Some(&user.access), json!({"file": "x"}), 415)
