@@ -86,3 +86,23 @@ ensure_postgres() {
 ensure_psql() {
     command -v psql >/dev/null || apt_install postgresql-client
 }
+
+MOTO_PORT="${MOTO_PORT:-5055}"
+MOTO_VERSION="5.2.5"
+
+ensure_moto() {
+    # An S3-compatible server for the storage integration tests: moto in server mode,
+    # installed at a pinned version into a tools venv at the repository root.
+    if port_open "$MOTO_PORT"; then return 0; fi
+    ensure_python
+    local venv="$ROOT/.venv-tools"
+    if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+        log "installing moto[server]==$MOTO_VERSION into .venv-tools"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    fi
+    log "starting moto_server on port $MOTO_PORT"
+    mkdir -p "$ROOT/data"
+    nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$ROOT/data/moto.log" 2>&1 &
+    wait_port "$MOTO_PORT" moto_server
+}

@@ -8,6 +8,7 @@ apt_install pkg-config ca-certificates
 ensure_redis
 ensure_postgres
 ensure_psql
+ensure_moto
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -49,6 +49,67 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
+    /// Uploads: storage backend, size limits, quotas (see docs/files.md).
+    pub files: FilesConfig,
+}
+
+/// Where uploaded files live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// A directory on this machine (the embedded default).
+    Local,
+    S3,
+}
+
+#[derive(Clone)]
+pub struct FilesConfig {
+    pub backend: StorageBackend,
+    /// Root of the local store (`STORAGE_BACKEND=local`).
+    pub local_dir: PathBuf,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    /// For S3-compatible servers (MinIO, ...); AWS when absent.
+    pub s3_endpoint: Option<String>,
+    pub s3_force_path_style: bool,
+    /// Static credentials; the AWS default chain (env, profile, IMDS) when absent.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Create the bucket at start-up when it is missing (development, tests).
+    pub s3_create_bucket: bool,
+    /// Largest file accepted per purpose, in bytes.
+    pub max_gallery_bytes: u64,
+    pub max_cover_bytes: u64,
+    pub max_attachment_bytes: u64,
+    /// Total bytes a user may store, by plan.
+    pub quota_free_bytes: u64,
+    pub quota_premium_bytes: u64,
+    /// Lifetime of download and direct-upload URLs.
+    pub url_ttl: Duration,
+    /// Prefix of the links the backend serves itself (local storage), e.g.
+    /// `https://api.mocheong.kr`; empty gives root-relative links.
+    pub public_base_url: String,
+    /// Width of gallery thumbnails, in pixels.
+    pub thumb_width: u32,
+    /// How often the sweeper retries stuck deletions and expires unfinished uploads.
+    pub sweep_interval: Duration,
+    /// A reserved (pending) file older than this is abandoned and swept.
+    pub pending_ttl: Duration,
+}
+
+impl fmt::Debug for FilesConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FilesConfig")
+            .field("backend", &self.backend)
+            .field("local_dir", &self.local_dir)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field(
+                "s3_access_key_id",
+                &self.s3_access_key_id.as_ref().map(|_| "[configured]"),
+            )
+            .field("s3_secret_access_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -76,6 +137,7 @@ impl fmt::Debug for Config {
             .field("chat", &self.chat)
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
+            .field("files", &self.files)
             .finish()
     }
 }
@@ -215,6 +277,7 @@ impl Config {
             claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 30_000u64)),
             instance_id: r.get("INSTANCE_ID").unwrap_or_else(default_instance_id),
         };
+        let files = read_files_config(&mut r, &data_dir);
         let cfg = Config {
             environment,
             bind_addr,
@@ -252,6 +315,7 @@ impl Config {
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
+            files,
         };
         if r.errors.is_empty() {
             Ok(cfg)
@@ -329,6 +393,68 @@ fn default_instance_id() -> String {
         std::process::id(),
         &ulid::Ulid::new().to_string()[20..]
     )
+}
+
+fn read_files_config(r: &mut Reader, data_dir: &std::path::Path) -> FilesConfig {
+    const MIB: u64 = 1024 * 1024;
+    let backend = match r.get("STORAGE_BACKEND").as_deref() {
+        None | Some("local") => StorageBackend::Local,
+        Some("s3") => StorageBackend::S3,
+        Some(other) => {
+            r.fail(format!(
+                "STORAGE_BACKEND must be local or s3, got {other:?}"
+            ));
+            StorageBackend::Local
+        }
+    };
+    let s3_bucket = r.get("S3_BUCKET").unwrap_or_default();
+    if backend == StorageBackend::S3 && s3_bucket.is_empty() {
+        r.fail("S3_BUCKET is required when STORAGE_BACKEND=s3".into());
+    }
+    let s3_endpoint = r.get("S3_ENDPOINT");
+    if let Some(u) = &s3_endpoint
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        r.fail("S3_ENDPOINT must be an http(s) URL".into());
+    }
+    let s3_access_key_id = r.get("S3_ACCESS_KEY_ID");
+    let s3_secret_access_key = r.get("S3_SECRET_ACCESS_KEY");
+    if s3_access_key_id.is_some() != s3_secret_access_key.is_some() {
+        r.fail("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together".into());
+    }
+    let files = FilesConfig {
+        backend,
+        local_dir: r
+            .get("FILES_LOCAL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("files")),
+        s3_bucket,
+        s3_region: r.get("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+        // Most S3-compatible servers only route path-style requests.
+        s3_force_path_style: r.parse_bool("S3_FORCE_PATH_STYLE", s3_endpoint.is_some()),
+        s3_endpoint,
+        s3_access_key_id,
+        s3_secret_access_key: s3_secret_access_key.map(Into::into),
+        s3_create_bucket: r.parse_bool("S3_CREATE_BUCKET", false),
+        max_gallery_bytes: r.parse("FILES_MAX_GALLERY_BYTES", 15 * MIB),
+        max_cover_bytes: r.parse("FILES_MAX_COVER_BYTES", 15 * MIB),
+        max_attachment_bytes: r.parse("FILES_MAX_ATTACHMENT_BYTES", 25 * MIB),
+        quota_free_bytes: r.parse("FILES_QUOTA_FREE_BYTES", 200 * MIB),
+        quota_premium_bytes: r.parse("FILES_QUOTA_PREMIUM_BYTES", 2048 * MIB),
+        url_ttl: Duration::from_secs(r.parse("FILES_URL_TTL_SECS", 3600u64).max(1)),
+        public_base_url: r
+            .get("FILES_PUBLIC_BASE_URL")
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_default(),
+        thumb_width: r.parse("FILES_THUMB_WIDTH", 480u32).clamp(16, 4096),
+        sweep_interval: Duration::from_secs(r.parse("FILES_SWEEP_INTERVAL_SECS", 60u64).max(1)),
+        pending_ttl: Duration::from_secs(r.parse("FILES_PENDING_TTL_SECS", 3600u64).max(60)),
+    };
+    if files.max_gallery_bytes == 0 || files.max_cover_bytes == 0 || files.max_attachment_bytes == 0
+    {
+        r.fail("FILES_MAX_*_BYTES must be positive".into());
+    }
+    files
 }
 
 struct Reader<'a> {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod files;
 pub mod guestbook;
 pub mod health;
 pub mod invitations;
@@ -89,8 +90,10 @@ fn api() -> OpenApiRouter<AppState> {
             "/api/pages",
             pages::router()
                 .merge(invitations::router())
-                .merge(guestbook::router()),
+                .merge(guestbook::router())
+                .merge(files::pages_router()),
         )
+        .nest("/api/files", files::router())
         .nest(
             "/api/public",
             pages::public::router()

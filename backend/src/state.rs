@@ -13,6 +13,7 @@ use crate::{
     config::Config,
     db,
     events::{EventPublisher, InProcessEvents},
+    files::storage::Storage,
     pages::views::ViewCounter,
 };
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub views: Arc<ViewCounter>,
     /// Outbound HTTP (agent-manager, PortOne), with connection pooling.
     pub http: reqwest::Client,
+    /// Uploaded files' bytes: S3 or a local directory (`STORAGE_BACKEND`).
+    pub storage: Arc<dyn Storage>,
     /// Cancelled on SIGTERM/Ctrl-C; every background loop watches it.
     pub shutdown: CancellationToken,
 }
@@ -70,7 +73,12 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         .timeout(Duration::from_secs(15))
         .build()
         .context("building the HTTP client")?;
+    let storage = crate::files::storage::build(&cfg)
+        .await
+        .context("setting up file storage")?;
+    crate::files::sweeper::spawn(db.clone(), storage.clone(), &cfg.files, shutdown.clone());
     Ok(AppState {
+        storage,
         jwt: Arc::new(JwtKeys::new(&cfg)),
         cfg: Arc::new(cfg),
         db,

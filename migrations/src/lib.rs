@@ -12,6 +12,7 @@ mod m20261123_000004_create_page_editors;
 mod m20261123_000005_create_invitations;
 mod m20261123_000006_create_rsvps;
 mod m20261123_000007_create_guestbook_entries;
+mod m20261123_000010_create_files;
 mod m20261123_000030_create_chat;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_invitations::Migration),
             Box::new(m20261123_000006_create_rsvps::Migration),
             Box::new(m20261123_000007_create_guestbook_entries::Migration),
+            Box::new(m20261123_000010_create_files::Migration),
             Box::new(m20261123_000030_create_chat::Migration),
         ]
     }

@@ -25,6 +25,7 @@ pub(crate) use timestamped_active_model;
 pub mod chat_message;
 pub mod chat_read;
 pub mod chat_session;
+pub mod file;
 pub mod guestbook_entry;
 pub mod invitation;
 pub mod page;

@@ -77,13 +77,14 @@ async fn get_invitation(
         .await?
         .map(RsvpOut::from);
     state.views.record(&page.id);
+    let gallery = crate::files::gallery_items(&state, &page.gallery.0).await?;
     Ok(Json(PersonalInvitationOut {
         guest: GuestOut {
             name: inv.guest_name,
             side: inv.side,
             group: inv.group_name,
         },
-        page: PublicPageOut::new(page),
+        page: PublicPageOut::new(page, gallery),
         rsvp: answer,
     }))
 }

@@ -10,6 +10,7 @@ use super::access::Access;
 use crate::db::page::{
     self, GiftAccount, PageStatus, Person, Plan, RsvpSettings, ScheduleItem, Venue,
 };
+use crate::files::GalleryItem;
 
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
 pub const DEFAULT_THEME: &str = "classic";
@@ -177,7 +178,8 @@ pub struct PublicPageOut {
     pub venue: Venue,
     pub greeting: String,
     pub theme: String,
-    pub gallery: Vec<String>,
+    /// The gallery's pictures in order, with expiring thumbnail and full-size links.
+    pub gallery: Vec<GalleryItem>,
     pub gift_accounts: Vec<GiftAccount>,
     pub rsvp: PublicRsvpSettings,
     pub dress_code: Option<String>,
@@ -195,7 +197,8 @@ pub struct PublicRsvpSettings {
 }
 
 impl PublicPageOut {
-    pub fn new(p: page::Model) -> Self {
+    /// `gallery` comes from [`crate::files::gallery_items`] (it needs storage links).
+    pub fn new(p: page::Model, gallery: Vec<GalleryItem>) -> Self {
         let accepting = super::rsvp_accepting(&p.rsvp);
         PublicPageOut {
             wedding_local: local_time(&p.wedding_at, &p.time_zone),
@@ -207,7 +210,7 @@ impl PublicPageOut {
             venue: p.venue,
             greeting: p.greeting,
             theme: p.theme,
-            gallery: p.gallery.0,
+            gallery,
             gift_accounts: p.gift_accounts.0,
             rsvp: PublicRsvpSettings {
                 accepting,

@@ -37,5 +37,6 @@ async fn get_public_page(
     state.limiters.public_read.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
     state.views.record(&page.id);
-    Ok(Json(PublicPageOut::new(page)))
+    let gallery = crate::files::gallery_items(&state, &page.gallery.0).await?;
+    Ok(Json(PublicPageOut::new(page, gallery)))
 }
