@@ -48,6 +48,27 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
+    /// PortOne V2; `None` when `PORTONE_API_SECRET` is unset (payment routes answer 503).
+    pub portone: Option<PortOneConfig>,
+    /// Price of the premium plan (KRW); the server's own price table.
+    pub price_premium: i64,
+    /// Days after payment during which the owner may ask for a refund.
+    pub refund_window_days: i64,
+}
+
+/// Credentials and switches for the PortOne V2 REST API and its webhooks.
+#[derive(Clone)]
+pub struct PortOneConfig {
+    /// `https://api.portone.io` unless overridden (tests point it at a fake).
+    pub api_base_url: String,
+    pub api_secret: SecretString,
+    pub store_id: String,
+    pub channel_key: String,
+    /// Standard Webhooks secret, `whsec_<base64>`; the webhook route needs it.
+    pub webhook_secret: Option<SecretString>,
+    /// Register the expected amount with PortOne before the browser pays.
+    pub pre_register: bool,
+    pub timeout: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -74,6 +95,17 @@ impl fmt::Debug for Config {
             .field("agent_manager_url", &self.agent_manager_url)
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
+            .field(
+                "portone",
+                &self.portone.as_ref().map(|p| {
+                    format!(
+                        "{} store={} pre_register={}",
+                        p.api_base_url, p.store_id, p.pre_register
+                    )
+                }),
+            )
+            .field("price_premium", &self.price_premium)
+            .field("refund_window_days", &self.refund_window_days)
             .finish()
     }
 }
@@ -185,6 +217,15 @@ impl Config {
         {
             r.fail("REDIS_URL must start with redis://, rediss:// or unix://".into());
         }
+        let portone = read_portone(&mut r);
+        let price_premium = r.parse("PAYMENT_PRICE_PREMIUM", 19_900i64);
+        if price_premium <= 0 {
+            r.fail("PAYMENT_PRICE_PREMIUM must be positive".into());
+        }
+        let refund_window_days = r.parse("PAYMENT_REFUND_WINDOW_DAYS", 7i64);
+        if refund_window_days < 0 {
+            r.fail("PAYMENT_REFUND_WINDOW_DAYS must not be negative".into());
+        }
         let cfg = Config {
             environment,
             bind_addr,
@@ -221,6 +262,9 @@ impl Config {
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
+            portone,
+            price_premium,
+            refund_window_days,
         };
         if r.errors.is_empty() {
             Ok(cfg)
@@ -240,6 +284,45 @@ impl Config {
             "postgres"
         }
     }
+}
+
+/// PortOne is on when its API secret is set; then the store id and channel key are
+/// required too, and a webhook secret, when given, must be `whsec_<base64>`.
+fn read_portone(r: &mut Reader<'_>) -> Option<PortOneConfig> {
+    let api_secret = r.get("PORTONE_API_SECRET")?;
+    let api_base_url = r
+        .get("PORTONE_API_BASE_URL")
+        .unwrap_or_else(|| "https://api.portone.io".into())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(api_base_url.starts_with("http://") || api_base_url.starts_with("https://")) {
+        r.fail("PORTONE_API_BASE_URL must be an http(s) URL".into());
+    }
+    let store_id = r.get("PORTONE_STORE_ID").unwrap_or_else(|| {
+        r.fail("PORTONE_STORE_ID is required when PORTONE_API_SECRET is set".into());
+        String::new()
+    });
+    let channel_key = r.get("PORTONE_CHANNEL_KEY").unwrap_or_else(|| {
+        r.fail("PORTONE_CHANNEL_KEY is required when PORTONE_API_SECRET is set".into());
+        String::new()
+    });
+    let webhook_secret = r.get("PORTONE_WEBHOOK_SECRET");
+    if let Some(secret) = &webhook_secret
+        && crate::payments::webhook::decode_secret(secret).is_none()
+    {
+        r.fail("PORTONE_WEBHOOK_SECRET must be whsec_ followed by base64".into());
+    }
+    let pre_register = r.parse_bool("PORTONE_PRE_REGISTER", true);
+    let timeout = Duration::from_secs(r.parse("PORTONE_TIMEOUT_SECS", 10u64).max(1));
+    Some(PortOneConfig {
+        api_base_url,
+        api_secret: api_secret.into(),
+        store_id,
+        channel_key,
+        webhook_secret: webhook_secret.map(Into::into),
+        pre_register,
+        timeout,
+    })
 }
 
 struct Reader<'a> {

@@ -12,6 +12,8 @@ mod m20261123_000004_create_page_editors;
 mod m20261123_000005_create_invitations;
 mod m20261123_000006_create_rsvps;
 mod m20261123_000007_create_guestbook_entries;
+mod m20261123_000020_create_payments;
+mod m20261123_000021_create_payment_webhooks;
 
 pub struct Migrator;
 
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_invitations::Migration),
             Box::new(m20261123_000006_create_rsvps::Migration),
             Box::new(m20261123_000007_create_guestbook_entries::Migration),
+            Box::new(m20261123_000020_create_payments::Migration),
+            Box::new(m20261123_000021_create_payment_webhooks::Migration),
         ]
     }
 }

@@ -6,7 +6,9 @@ mod common;
 
 mod admin;
 mod auth;
+mod fake_portone;
 mod health;
 mod page_access;
 mod page_inputs;
 mod pages;
+mod payments;
