@@ -416,12 +416,47 @@ mod tests {
             ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!"),
             ("DATABASE_URL", "postgres://user:hunter2@db/app"),
             ("REDIS_URL", "redis://:redispass@cache:6379"),
+            ("PORTONE_API_SECRET", "portone-api-secret-value"),
+            ("PORTONE_STORE_ID", "store-1"),
+            ("PORTONE_CHANNEL_KEY", "channel-1"),
+            ("PORTONE_WEBHOOK_SECRET", "whsec_c2VjcmV0LXdlYmhvb2sta2V5"),
         ]))
         .unwrap();
         let shown = format!("{cfg:?}");
-        for secret in ["a-very-secret", "hunter2", "redispass"] {
+        for secret in [
+            "a-very-secret",
+            "hunter2",
+            "redispass",
+            "portone-api-secret",
+            "c2VjcmV0",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert_eq!(cfg.database_kind(), "postgres");
+    }
+
+    #[test]
+    fn portone_is_off_without_a_secret_and_complete_with_one() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let cfg = Config::from_map(&vars(&[jwt])).unwrap();
+        assert!(cfg.portone.is_none());
+        assert_eq!(cfg.price_premium, 19_900);
+        let err = Config::from_map(&vars(&[
+            jwt,
+            ("PORTONE_API_SECRET", "s"),
+            ("PORTONE_WEBHOOK_SECRET", "whsec_not base64!"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        let cfg = Config::from_map(&vars(&[
+            jwt,
+            ("PORTONE_API_SECRET", "s"),
+            ("PORTONE_STORE_ID", "store-1"),
+            ("PORTONE_CHANNEL_KEY", "channel-1"),
+        ]))
+        .unwrap();
+        let portone = cfg.portone.unwrap();
+        assert_eq!(portone.api_base_url, "https://api.portone.io");
+        assert!(portone.pre_register);
     }
 }
