@@ -165,6 +165,7 @@ fn mismatch(state: &AppState, row: &payment::Model, remote: &ProviderPayment) ->
 /// Reads the payment from PortOne and brings our record (and the page's plan) in
 /// line with it. Shared by `complete` and the webhook; safe to run any number of
 /// times, concurrently.
+#[tracing::instrument(skip_all, fields(payment_id = %row.id))]
 pub async fn sync_payment(state: &AppState, row: payment::Model) -> Result<payment::Model> {
     let remote = client(state)?
         .get_payment(&row.id)
@@ -435,6 +436,7 @@ pub enum Actor {
 /// wedding. PortOne is told the balance we believe is left
 /// (`currentCancellableAmount`), so a refund based on stale data is refused rather
 /// than doubled.
+#[tracing::instrument(skip_all, fields(payment_id = %row.id))]
 pub async fn cancel_payment(
     state: &AppState,
     row: payment::Model,

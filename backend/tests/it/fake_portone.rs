@@ -41,6 +41,8 @@ struct Store {
     pre_registered: HashMap<String, Value>,
     /// Every cancel request body, in order.
     cancel_requests: Vec<Value>,
+    /// When set, every call answers 500 (an outage behind PortOne's load balancer).
+    outage: bool,
 }
 
 #[derive(Clone)]
@@ -48,6 +50,7 @@ pub struct FakePortOne {
     pub base_url: String,
     store: Arc<Mutex<Store>>,
     shutdown: CancellationToken,
+    server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Drop for FakePortOne {
@@ -132,6 +135,9 @@ async fn get_payment(
         );
     }
     let store = store.lock().unwrap();
+    if store.outage {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
+    }
     match store.payments.get(&id) {
         Some(p) => Json(payment_json(&id, p)).into_response(),
         None => error(
@@ -184,6 +190,9 @@ async fn cancel(
         );
     }
     let mut store = store.lock().unwrap();
+    if store.outage {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
+    }
     store.cancel_requests.push(body.clone());
     let Some(reason) = body["reason"].as_str().map(str::to_owned) else {
         return error(
@@ -267,7 +276,7 @@ impl FakePortOne {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
@@ -277,6 +286,16 @@ impl FakePortOne {
             base_url: format!("http://{addr}"),
             store,
             shutdown,
+            server: Arc::new(Mutex::new(Some(server))),
+        }
+    }
+
+    /// Stops the server and waits until it has closed its port and connections.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        let server = self.server.lock().unwrap().take();
+        if let Some(server) = server {
+            server.await.ok();
         }
     }
 
@@ -319,6 +338,10 @@ impl FakePortOne {
 
     pub fn pre_registered(&self, id: &str) -> Option<Value> {
         self.store.lock().unwrap().pre_registered.get(id).cloned()
+    }
+
+    pub fn set_outage(&self, on: bool) {
+        self.store.lock().unwrap().outage = on;
     }
 
     pub fn cancel_requests(&self) -> Vec<Value> {

@@ -700,6 +700,35 @@ async fn refunds_are_for_the_owner_within_policy_or_an_admin() {
     assert_eq!(plan_of(&app, &owner, &page).await, "free");
 }
 
+#[tokio::test]
+async fn concurrent_refunds_cannot_refund_twice() {
+    let fake = FakePortOne::start().await;
+    let app = spawn(&fake.base_url, &[]).await;
+    let owner = app.register().await;
+    let admin = app.admin().await;
+    let (page, pay) = paid_page(&app, &fake, &owner).await;
+    let path = format!("/api/payments/{pay}/cancel");
+    let send = |token: String| {
+        let req = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(token)
+            .json(&json!({"reason": "동시 환불"}));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let (a, b) = tokio::join!(send(owner.access.clone()), send(admin.access.clone()));
+    let mut statuses = [a, b];
+    statuses.sort();
+    // One refund goes through; the other is refused, by us or by PortOne's
+    // currentCancellableAmount check.
+    assert_eq!(statuses, [200, 409], "{a} {b}");
+    let out = payment(&app, &owner, &pay).await;
+    assert_eq!(out["status"], "cancelled");
+    assert_eq!(out["cancelledAmount"], PRICE);
+    assert_eq!(fake.status(&pay), Some("CANCELLED"));
+    assert_eq!(plan_of(&app, &owner, &page).await, "free");
+}
+
 /// A port nothing listens on.
 async fn closed_port_url() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -729,13 +758,23 @@ async fn an_unreachable_portone_changes_nothing() {
         0
     );
 
-    // A payment prepared while PortOne was up, completed after it stopped.
+    // PortOne answering 5xx: the same, and a retry after it recovers succeeds.
     let fake = FakePortOne::start().await;
     let up = spawn(&fake.base_url, &[]).await;
     let pay = prepare(&up, &owner, &page).await;
     fake.pay(&pay, PRICE);
-    drop(fake);
-    tokio::task::yield_now().await;
+    fake.set_outage(true);
+    let err = complete(&up, &owner, &pay, 503).await;
+    assert_eq!(error_code(&err), "payment_provider_unavailable");
+    assert_eq!(payment(&up, &owner, &pay).await["status"], "pending");
+    fake.set_outage(false);
+    assert_eq!(complete(&up, &owner, &pay, 200).await["status"], "paid");
+
+    // A payment prepared while PortOne was up, completed after it stopped.
+    let page = page_id(&up, &owner).await;
+    let pay = prepare(&up, &owner, &page).await;
+    fake.pay(&pay, PRICE);
+    fake.stop().await;
     let err = complete(&up, &owner, &pay, 503).await;
     assert_eq!(error_code(&err), "payment_provider_unavailable");
     assert_eq!(payment(&up, &owner, &pay).await["status"], "pending");
