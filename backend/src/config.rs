@@ -51,6 +51,12 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Uploads: storage backend, size limits, quotas (see docs/files.md).
     pub files: FilesConfig,
+    /// PortOne V2; `None` when `PORTONE_API_SECRET` is unset (payment routes answer 503).
+    pub portone: Option<PortOneConfig>,
+    /// Price of the premium plan (KRW); the server's own price table.
+    pub price_premium: i64,
+    /// Days after payment during which the owner may ask for a refund.
+    pub refund_window_days: i64,
 }
 
 /// Where uploaded files live.
@@ -112,6 +118,21 @@ impl fmt::Debug for FilesConfig {
     }
 }
 
+/// Credentials and switches for the PortOne V2 REST API and its webhooks.
+#[derive(Clone)]
+pub struct PortOneConfig {
+    /// `https://api.portone.io` unless overridden (tests point it at a fake).
+    pub api_base_url: String,
+    pub api_secret: SecretString,
+    pub store_id: String,
+    pub channel_key: String,
+    /// Standard Webhooks secret, `whsec_<base64>`; the webhook route needs it.
+    pub webhook_secret: Option<SecretString>,
+    /// Register the expected amount with PortOne before the browser pays.
+    pub pre_register: bool,
+    pub timeout: Duration,
+}
+
 impl fmt::Debug for Config {
     // Hand-written so that secrets and credentials inside URLs never reach a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,6 +159,17 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .field("files", &self.files)
+            .field(
+                "portone",
+                &self.portone.as_ref().map(|p| {
+                    format!(
+                        "{} store={} pre_register={}",
+                        p.api_base_url, p.store_id, p.pre_register
+                    )
+                }),
+            )
+            .field("price_premium", &self.price_premium)
+            .field("refund_window_days", &self.refund_window_days)
             .finish()
     }
 }
@@ -278,6 +310,15 @@ impl Config {
             instance_id: r.get("INSTANCE_ID").unwrap_or_else(default_instance_id),
         };
         let files = read_files_config(&mut r, &data_dir);
+        let portone = read_portone(&mut r);
+        let price_premium = r.parse("PAYMENT_PRICE_PREMIUM", 19_900i64);
+        if price_premium <= 0 {
+            r.fail("PAYMENT_PRICE_PREMIUM must be positive".into());
+        }
+        let refund_window_days = r.parse("PAYMENT_REFUND_WINDOW_DAYS", 7i64);
+        if refund_window_days < 0 {
+            r.fail("PAYMENT_REFUND_WINDOW_DAYS must not be negative".into());
+        }
         let cfg = Config {
             environment,
             bind_addr,
@@ -316,6 +357,9 @@ impl Config {
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
             files,
+            portone,
+            price_premium,
+            refund_window_days,
         };
         if r.errors.is_empty() {
             Ok(cfg)
@@ -457,6 +501,45 @@ fn read_files_config(r: &mut Reader, data_dir: &std::path::Path) -> FilesConfig 
     files
 }
 
+/// PortOne is on when its API secret is set; then the store id and channel key are
+/// required too, and a webhook secret, when given, must be `whsec_<base64>`.
+fn read_portone(r: &mut Reader<'_>) -> Option<PortOneConfig> {
+    let api_secret = r.get("PORTONE_API_SECRET")?;
+    let api_base_url = r
+        .get("PORTONE_API_BASE_URL")
+        .unwrap_or_else(|| "https://api.portone.io".into())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(api_base_url.starts_with("http://") || api_base_url.starts_with("https://")) {
+        r.fail("PORTONE_API_BASE_URL must be an http(s) URL".into());
+    }
+    let store_id = r.get("PORTONE_STORE_ID").unwrap_or_else(|| {
+        r.fail("PORTONE_STORE_ID is required when PORTONE_API_SECRET is set".into());
+        String::new()
+    });
+    let channel_key = r.get("PORTONE_CHANNEL_KEY").unwrap_or_else(|| {
+        r.fail("PORTONE_CHANNEL_KEY is required when PORTONE_API_SECRET is set".into());
+        String::new()
+    });
+    let webhook_secret = r.get("PORTONE_WEBHOOK_SECRET");
+    if let Some(secret) = &webhook_secret
+        && crate::payments::webhook::decode_secret(secret).is_none()
+    {
+        r.fail("PORTONE_WEBHOOK_SECRET must be whsec_ followed by base64".into());
+    }
+    let pre_register = r.parse_bool("PORTONE_PRE_REGISTER", true);
+    let timeout = Duration::from_secs(r.parse("PORTONE_TIMEOUT_SECS", 10u64).max(1));
+    Some(PortOneConfig {
+        api_base_url,
+        api_secret: api_secret.into(),
+        store_id,
+        channel_key,
+        webhook_secret: webhook_secret.map(Into::into),
+        pre_register,
+        timeout,
+    })
+}
+
 struct Reader<'a> {
     vars: &'a HashMap<String, String>,
     errors: Vec<String>,
@@ -548,12 +631,47 @@ mod tests {
             ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!"),
             ("DATABASE_URL", "postgres://user:hunter2@db/app"),
             ("REDIS_URL", "redis://:redispass@cache:6379"),
+            ("PORTONE_API_SECRET", "portone-api-secret-value"),
+            ("PORTONE_STORE_ID", "store-1"),
+            ("PORTONE_CHANNEL_KEY", "channel-1"),
+            ("PORTONE_WEBHOOK_SECRET", "whsec_c2VjcmV0LXdlYmhvb2sta2V5"),
         ]))
         .unwrap();
         let shown = format!("{cfg:?}");
-        for secret in ["a-very-secret", "hunter2", "redispass"] {
+        for secret in [
+            "a-very-secret",
+            "hunter2",
+            "redispass",
+            "portone-api-secret",
+            "c2VjcmV0",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert_eq!(cfg.database_kind(), "postgres");
+    }
+
+    #[test]
+    fn portone_is_off_without_a_secret_and_complete_with_one() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let cfg = Config::from_map(&vars(&[jwt])).unwrap();
+        assert!(cfg.portone.is_none());
+        assert_eq!(cfg.price_premium, 19_900);
+        let err = Config::from_map(&vars(&[
+            jwt,
+            ("PORTONE_API_SECRET", "s"),
+            ("PORTONE_WEBHOOK_SECRET", "whsec_not base64!"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        let cfg = Config::from_map(&vars(&[
+            jwt,
+            ("PORTONE_API_SECRET", "s"),
+            ("PORTONE_STORE_ID", "store-1"),
+            ("PORTONE_CHANNEL_KEY", "channel-1"),
+        ]))
+        .unwrap();
+        let portone = cfg.portone.unwrap();
+        assert_eq!(portone.api_base_url, "https://api.portone.io");
+        assert!(portone.pre_register);
     }
 }

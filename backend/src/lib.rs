@@ -18,6 +18,7 @@ pub mod health;
 pub mod invitations;
 pub mod pages;
 pub mod pagination;
+pub mod payments;
 pub mod state;
 pub mod telemetry;
 
@@ -100,6 +101,7 @@ fn api() -> OpenApiRouter<AppState> {
                 .merge(invitations::public_router())
                 .merge(guestbook::public_router()),
         )
+        .nest("/api/payments", payments::router())
         .nest("/health", health::router())
 }
 

@@ -13,6 +13,8 @@ mod m20261123_000005_create_invitations;
 mod m20261123_000006_create_rsvps;
 mod m20261123_000007_create_guestbook_entries;
 mod m20261123_000010_create_files;
+mod m20261123_000020_create_payments;
+mod m20261123_000021_create_payment_webhooks;
 mod m20261123_000030_create_chat;
 
 pub struct Migrator;
@@ -30,6 +32,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_create_guestbook_entries::Migration),
             Box::new(m20261123_000010_create_files::Migration),
             Box::new(m20261123_000030_create_chat::Migration),
+            Box::new(m20261123_000020_create_payments::Migration),
+            Box::new(m20261123_000021_create_payment_webhooks::Migration),
         ]
     }
 }

@@ -30,6 +30,8 @@ pub mod guestbook_entry;
 pub mod invitation;
 pub mod page;
 pub mod page_editor;
+pub mod payment;
+pub mod payment_webhook;
 pub mod refresh_token;
 pub mod rsvp;
 pub mod user;

@@ -6,8 +6,10 @@ mod common;
 
 mod admin;
 mod auth;
+mod fake_portone;
 mod files;
 mod health;
 mod page_access;
 mod page_inputs;
 mod pages;
+mod payments;
