@@ -48,6 +48,16 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
+    /// This instance's name in the notification fan-out and the admin status:
+    /// `SERVER_ID` (default `backend`) plus a random suffix, so it is always unique.
+    pub server_id: String,
+    /// Interval of the SSE keep-alive comment.
+    pub sse_keepalive: Duration,
+    /// Lifetime of a single-use `?ticket=` for the SSE stream.
+    pub sse_ticket_ttl: Duration,
+    /// How many recent events per user are kept for `Last-Event-ID` replay, and how long.
+    pub sse_replay_max: usize,
+    pub sse_replay_ttl: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -74,6 +84,11 @@ impl fmt::Debug for Config {
             .field("agent_manager_url", &self.agent_manager_url)
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
+            .field("server_id", &self.server_id)
+            .field("sse_keepalive", &self.sse_keepalive)
+            .field("sse_ticket_ttl", &self.sse_ticket_ttl)
+            .field("sse_replay_max", &self.sse_replay_max)
+            .field("sse_replay_ttl", &self.sse_replay_ttl)
             .finish()
     }
 }
@@ -185,6 +200,28 @@ impl Config {
         {
             r.fail("REDIS_URL must start with redis://, rediss:// or unix://".into());
         }
+        let sse_keepalive_secs = r.parse("SSE_KEEPALIVE_SECS", 15u64);
+        let sse_ticket_ttl_secs = r.parse("SSE_TICKET_TTL_SECS", 60u64);
+        let sse_replay_max = r.parse("SSE_REPLAY_MAX", 100usize);
+        let sse_replay_ttl_secs = r.parse("SSE_REPLAY_TTL_SECS", 600u64);
+        if sse_keepalive_secs == 0 || sse_ticket_ttl_secs == 0 || sse_replay_ttl_secs == 0 {
+            r.fail(
+                "SSE_KEEPALIVE_SECS, SSE_TICKET_TTL_SECS and SSE_REPLAY_TTL_SECS must be positive"
+                    .into(),
+            );
+        }
+        let server_name = r.get("SERVER_ID").unwrap_or_else(|| "backend".into());
+        if server_name.len() > 64
+            || !server_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            r.fail("SERVER_ID must be at most 64 letters, digits, '-', '_' or '.'".into());
+        }
+        let server_id = format!(
+            "{server_name}-{}",
+            &ulid::Ulid::new().to_string().to_lowercase()[20..]
+        );
         let cfg = Config {
             environment,
             bind_addr,
@@ -221,6 +258,11 @@ impl Config {
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
+            server_id,
+            sse_keepalive: Duration::from_secs(sse_keepalive_secs),
+            sse_ticket_ttl: Duration::from_secs(sse_ticket_ttl_secs),
+            sse_replay_max,
+            sse_replay_ttl: Duration::from_secs(sse_replay_ttl_secs),
         };
         if r.errors.is_empty() {
             Ok(cfg)

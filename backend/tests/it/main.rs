@@ -6,6 +6,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod events;
 mod health;
 mod page_access;
 mod page_inputs;
