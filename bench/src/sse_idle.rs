@@ -163,7 +163,14 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     for _ in 0..args.users.max(1) {
         users.push(register(&http, &args.base).await?);
     }
-    println!("registered {} users", users.len());
+    // Registration hashes passwords (argon2id, ~19 MiB each), and the allocator keeps
+    // some of that memory: this is the baseline the streams are measured against.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss_users, _) = memory_of(args.pid)?;
+    println!(
+        "registered {} users; backend VmRSS {rss_users:.1} MiB",
+        users.len()
+    );
 
     let event_id = ulid::Ulid::new().to_string();
     let marker = Arc::new(format!("id: {event_id}"));
@@ -204,7 +211,11 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     // Let the backend settle (allocations, TCP buffers) before reading its memory.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (rss_idle, hwm_idle) = memory_of(args.pid)?;
-    println!("backend with {open} idle streams: VmRSS {rss_idle:.1} MiB (peak {hwm_idle:.1} MiB)");
+    println!(
+        "backend with {open} idle streams: VmRSS {rss_idle:.1} MiB (peak {hwm_idle:.1} MiB), \
+         {:.1} KiB per stream over the baseline",
+        (rss_idle - rss_users) * 1024.0 / open as f64
+    );
 
     let client = redis::Client::open(args.redis.as_str())?;
     let mut conn = client.get_multiplexed_async_connection().await?;

@@ -208,13 +208,21 @@ async fn relay(
                 }
             }
             _ = probe.tick() => {
-                match tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<String>()).await {
-                    Ok(Ok(_)) => {}
-                    _ => return,
+                if !answers_ping(&mut sink).await {
+                    return;
                 }
             }
         }
     }
+}
+
+/// Whether the subscribed connection still answers. In subscribed mode Redis answers
+/// `PING` with `["pong", ""]`, not `PONG`, so any reply counts.
+async fn answers_ping(sink: &mut redis::aio::PubSubSink) -> bool {
+    matches!(
+        tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>()).await,
+        Ok(Ok(_))
+    )
 }
 
 /// A message from another instance as a [`DomainEvent`]; `None` for our own messages
@@ -245,6 +253,16 @@ fn decode(payload: &str, server_id: &str) -> Option<DomainEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Needs the Redis of the integration tests (`TEST_REDIS_URL`, default local 6379).
+    #[tokio::test]
+    async fn a_subscribed_connection_answers_the_probe() {
+        let url =
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+        let client = redis::Client::open(url).unwrap();
+        let (mut sink, _messages) = connect(&client).await.expect("Redis reachable").split();
+        assert!(answers_ping(&mut sink).await);
+    }
 
     #[test]
     fn own_and_malformed_messages_are_skipped() {
