@@ -164,20 +164,18 @@ pub fn build(
                 let client =
                     redis::Client::open(url.expose_secret()).context("parsing REDIS_URL")?;
                 let connected = Arc::new(AtomicBool::new(false));
+                let replay = recent::RedisRecent::new(cfg.sse_replay_max, cfg.sse_replay_ttl);
                 let events = RedisEvents::start(
                     client,
                     conn.clone(),
                     cfg.server_id.clone(),
-                    recent::RedisRecent::new(cfg.sse_replay_max, cfg.sse_replay_ttl),
+                    replay,
                     connected.clone(),
                     shutdown.clone(),
                 );
                 (
                     Arc::new(events),
-                    recent::Recent::Redis(
-                        conn.clone(),
-                        recent::RedisRecent::new(cfg.sse_replay_max, cfg.sse_replay_ttl),
-                    ),
+                    recent::Recent::Redis(conn.clone(), replay),
                     Some(connected),
                 )
             }
