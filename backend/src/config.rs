@@ -57,6 +57,16 @@ pub struct Config {
     pub price_premium: i64,
     /// Days after payment during which the owner may ask for a refund.
     pub refund_window_days: i64,
+    /// This instance's name in the notification fan-out and the admin status:
+    /// `SERVER_ID` (default `backend`) plus a random suffix, so it is always unique.
+    pub server_id: String,
+    /// Interval of the SSE keep-alive comment.
+    pub sse_keepalive: Duration,
+    /// Lifetime of a single-use `?ticket=` for the SSE stream.
+    pub sse_ticket_ttl: Duration,
+    /// How many recent events per user are kept for `Last-Event-ID` replay, and how long.
+    pub sse_replay_max: usize,
+    pub sse_replay_ttl: Duration,
 }
 
 /// Where uploaded files live.
@@ -170,6 +180,11 @@ impl fmt::Debug for Config {
             )
             .field("price_premium", &self.price_premium)
             .field("refund_window_days", &self.refund_window_days)
+            .field("server_id", &self.server_id)
+            .field("sse_keepalive", &self.sse_keepalive)
+            .field("sse_ticket_ttl", &self.sse_ticket_ttl)
+            .field("sse_replay_max", &self.sse_replay_max)
+            .field("sse_replay_ttl", &self.sse_replay_ttl)
             .finish()
     }
 }
@@ -307,7 +322,8 @@ impl Config {
             max_rooms_per_socket: r.parse("CHAT_MAX_ROOMS_PER_SOCKET", 5usize).max(1),
             history_turns: r.parse("CHAT_HISTORY_TURNS", 10u64),
             claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 30_000u64)),
-            instance_id: r.get("INSTANCE_ID").unwrap_or_else(default_instance_id),
+            // Filled with `server_id` below: one name per instance.
+            instance_id: String::new(),
         };
         let files = read_files_config(&mut r, &data_dir);
         let portone = read_portone(&mut r);
@@ -319,7 +335,29 @@ impl Config {
         if refund_window_days < 0 {
             r.fail("PAYMENT_REFUND_WINDOW_DAYS must not be negative".into());
         }
-        let cfg = Config {
+        let sse_keepalive_secs = r.parse("SSE_KEEPALIVE_SECS", 15u64);
+        let sse_ticket_ttl_secs = r.parse("SSE_TICKET_TTL_SECS", 60u64);
+        let sse_replay_max = r.parse("SSE_REPLAY_MAX", 100usize);
+        let sse_replay_ttl_secs = r.parse("SSE_REPLAY_TTL_SECS", 600u64);
+        if sse_keepalive_secs == 0 || sse_ticket_ttl_secs == 0 || sse_replay_ttl_secs == 0 {
+            r.fail(
+                "SSE_KEEPALIVE_SECS, SSE_TICKET_TTL_SECS and SSE_REPLAY_TTL_SECS must be positive"
+                    .into(),
+            );
+        }
+        let server_name = r.get("SERVER_ID").unwrap_or_else(|| "backend".into());
+        if server_name.len() > 64
+            || !server_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            r.fail("SERVER_ID must be at most 64 letters, digits, '-', '_' or '.'".into());
+        }
+        let server_id = format!(
+            "{server_name}-{}",
+            &ulid::Ulid::new().to_string().to_lowercase()[20..]
+        );
+        let mut cfg = Config {
             environment,
             bind_addr,
             data_dir,
@@ -360,7 +398,13 @@ impl Config {
             portone,
             price_premium,
             refund_window_days,
+            server_id,
+            sse_keepalive: Duration::from_secs(sse_keepalive_secs),
+            sse_ticket_ttl: Duration::from_secs(sse_ticket_ttl_secs),
+            sse_replay_max,
+            sse_replay_ttl: Duration::from_secs(sse_replay_ttl_secs),
         };
+        cfg.chat.instance_id = cfg.server_id.clone();
         if r.errors.is_empty() {
             Ok(cfg)
         } else {
@@ -411,7 +455,8 @@ pub struct ChatConfig {
     pub history_turns: u64,
     /// Completions left unacknowledged this long by a (dead) instance are claimed.
     pub claim_idle: Duration,
-    /// Names this instance (consumer name, logs).
+    /// This instance's name (its consumer name in the completion group); the same
+    /// as `Config::server_id`.
     pub instance_id: String,
 }
 
@@ -428,15 +473,6 @@ impl fmt::Debug for ChatConfig {
             .field("instance_id", &self.instance_id)
             .finish_non_exhaustive()
     }
-}
-
-fn default_instance_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "backend".into());
-    format!(
-        "{host}-{}-{}",
-        std::process::id(),
-        &ulid::Ulid::new().to_string()[20..]
-    )
 }
 
 fn read_files_config(r: &mut Reader, data_dir: &std::path::Path) -> FilesConfig {

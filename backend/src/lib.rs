@@ -85,8 +85,12 @@ impl Modify for BearerAuth {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/auth", auth::router())
-        .nest("/api/admin", admin::router())
         .nest("/api", chat::history::router())
+        .nest(
+            "/api/admin",
+            admin::router().merge(events::status::admin_router()),
+        )
+        .nest("/api/events", events::sse::router())
         .nest(
             "/api/pages",
             pages::router()

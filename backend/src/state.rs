@@ -12,7 +12,7 @@ use crate::{
     },
     config::Config,
     db,
-    events::{EventPublisher, InProcessEvents},
+    events::{self, EventPublisher, Notifications},
     files::storage::Storage,
     pages::views::ViewCounter,
 };
@@ -28,6 +28,8 @@ pub struct AppState {
     pub limiters: Arc<Limiters>,
     /// Domain events (`rsvp.received`, ...) for notification streams.
     pub events: Arc<dyn EventPublisher>,
+    /// This instance's SSE streams, replay buffer, tickets and server id.
+    pub notifications: Arc<Notifications>,
     /// Public page views, counted in memory and written in batches.
     pub views: Arc<ViewCounter>,
     /// Outbound HTTP (agent-manager, PortOne), with connection pooling.
@@ -59,6 +61,8 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
             Some(manager)
         }
     };
+    // Redis fan-out when REDIS_URL is set, in-process otherwise.
+    let (events, notifications) = events::build(&cfg, redis.clone(), &shutdown)?;
     let limiters = Arc::new(Limiters {
         login_account: KeyedLimiter::per_minute(cfg.login_rate_per_account),
         login_ip: KeyedLimiter::per_minute(cfg.login_rate_per_ip),
@@ -84,7 +88,8 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         db,
         redis,
         limiters,
-        events: Arc::new(InProcessEvents::default()),
+        events,
+        notifications,
         views,
         http,
         shutdown,

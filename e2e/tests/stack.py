@@ -173,7 +173,7 @@ class Stack:
             "AGENT_QUEUE": self.queue,
             "AGENT_COMPLETION_STREAM": self.completion_stream,
             "JWT_SECRET": JWT_SECRET,
-            "INSTANCE_ID": f"{name}-{self.run_id}",
+            "SERVER_ID": name,
             "LOGIN_RATE_PER_IP": "10000",
             "LOGIN_RATE_PER_ACCOUNT": "10000",
             "PUBLIC_WRITE_RATE_PER_IP": "10000",

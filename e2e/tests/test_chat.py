@@ -293,6 +293,10 @@ def test_completions_of_a_dead_instance_are_claimed_by_another(stack, couple, cl
     stack.start_backend("backend-rescuer", AGENT_COMPLETION_STREAM=stream, CHAT_CLAIM_IDLE_MS="500")
     answers = _answers(api, owner, session_id, mid, timeout=15)
     assert len(answers) == 1 and answers[0]["content"] == "rescued answer"
+    # The acknowledgement follows the commit by a moment.
+    deadline = time.monotonic() + 10
+    while r.xpending(stream, "backend")["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert r.xpending(stream, "backend")["pending"] == 0, "acknowledged after the commit"
 
 

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use redis::AsyncCommands;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::{
+    SocketIo,
+    extract::{AckSender, SocketRef, State, TryData},
+};
 
 use super::{
     ChatRuntime,
@@ -514,7 +517,7 @@ async fn resume(
     }
 }
 
-async fn on_disconnect(s: SocketRef, State(rt): State<Arc<ChatRuntime>>) {
+async fn on_disconnect(s: SocketRef, io: SocketIo, State(rt): State<Arc<ChatRuntime>>) {
     let (Some(user), Some(redis)) = (user_of(&s), rt.redis.clone()) else {
         return;
     };
@@ -525,15 +528,7 @@ async fn on_disconnect(s: SocketRef, State(rt): State<Arc<ChatRuntime>>) {
         .map(|c| c.session_id)
         .unwrap_or_default();
     for room in joined.0 {
-        presence::left(
-            rt.as_ref(),
-            &redis,
-            &room,
-            &session,
-            &user.id,
-            &s.id.to_string(),
-        )
-        .await;
+        presence::left(&io, &redis, &room, &session, &user.id, &s.id.to_string()).await;
     }
 }
 

@@ -11,7 +11,7 @@ mod presence;
 pub mod relay;
 pub mod store;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
@@ -28,13 +28,6 @@ pub struct ChatRuntime {
     pub agent: AgentClient,
     /// Messages per user per minute.
     pub limiter: KeyedLimiter<String>,
-    io: OnceLock<SocketIo>,
-}
-
-impl ChatRuntime {
-    pub fn io(&self) -> Option<&SocketIo> {
-        self.io.get()
-    }
 }
 
 pub fn room_name(page_id: &str) -> String {
@@ -55,12 +48,12 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             state.redis.clone(),
         ),
         limiter: KeyedLimiter::per_minute(state.cfg.chat.rate_per_minute),
-        io: OnceLock::new(),
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
         .build_layer();
-    let _ = rt.io.set(io.clone());
+    // The runtime must not hold `io` (which holds the runtime): handlers that need it
+    // take socketioxide's `SocketIo` extractor.
     io.ns(
         NAMESPACE,
         gateway::on_connect.with(gateway::authenticate_socket),

@@ -10,9 +10,7 @@ use serde_json::json;
 use socketioxide::SocketIo;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    ChatRuntime, NAMESPACE, gateway::SocketUser, relay::broadcast, store::session_channel,
-};
+use super::{NAMESPACE, gateway::SocketUser, relay::broadcast, store::session_channel};
 
 const TTL_MS: i64 = 30_000;
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -60,14 +58,14 @@ pub async fn joined(
 /// A socket left. The user stays online while another of their sockets on this
 /// instance is still in the room (sockets on other instances refresh their own entry).
 pub async fn left(
-    rt: &ChatRuntime,
+    io: &SocketIo,
     redis: &redis::aio::ConnectionManager,
     room: &str,
     session_id: &str,
     user_id: &str,
     socket_id: &str,
 ) {
-    let still_here = rt.io().and_then(|io| io.of(NAMESPACE)).is_some_and(|ns| {
+    let still_here = io.of(NAMESPACE).is_some_and(|ns| {
         ns.to(room.to_owned()).sockets().iter().any(|s| {
             s.id.as_str() != socket_id
                 && s.extensions

@@ -6,6 +6,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod events;
 mod fake_portone;
 mod files;
 mod health;

@@ -1,0 +1,440 @@
+//! Chat relay load generator.
+//!
+//! Opens N Socket.IO clients (WebSocket, namespace `/chat`) across M rooms on one
+//! backend, publishes agent items into `chat:<session_id>` at a fixed rate, and
+//! reports delivered items/s, publish→receive latency (p50/p99/max) and the backend's
+//! RSS. It also measures the backend's own hand-off latency: from `chat-message` sent
+//! to the agent receiving `POST /chat`, with a fake agent endpoint it serves itself
+//! (start the backend with `AGENT_MANAGER_URL` pointing at `--agent-port`).
+//!
+//! It speaks only the contract (Engine.IO v4 / Socket.IO v5 over WebSocket, the
+//! `joinRoom` / `session-info` / `newMessage` events, the Redis channel), so it can be
+//! pointed at any server that does. Rooms are made through the REST API unless given
+//! with `--rooms` and `--token`. Loopback only; bounded in clients and duration.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Args {
+    url: String,
+    redis: String,
+    clients: usize,
+    rooms: usize,
+    /// Items published per second (each reaches every client of its room).
+    publish_rate: u64,
+    duration: Duration,
+    backend_pid: Option<u32>,
+    agent_port: u16,
+    handoff_samples: usize,
+    token: Option<String>,
+    room_ids: Vec<String>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        url: "http://127.0.0.1:8080".into(),
+        redis: "redis://127.0.0.1:6379/0".into(),
+        clients: 5000,
+        rooms: 1000,
+        publish_rate: 4000,
+        duration: Duration::from_secs(20),
+        backend_pid: None,
+        agent_port: 0,
+        handoff_samples: 300,
+        token: None,
+        room_ids: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => a.url = value()?,
+            "--redis" => a.redis = value()?,
+            "--clients" => a.clients = value()?.parse()?,
+            "--rooms" => a.rooms = value()?.parse()?,
+            "--publish-rate" => a.publish_rate = value()?.parse()?,
+            "--duration-secs" => a.duration = Duration::from_secs(value()?.parse()?),
+            "--backend-pid" => a.backend_pid = Some(value()?.parse()?),
+            "--agent-port" => a.agent_port = value()?.parse()?,
+            "--handoff-samples" => a.handoff_samples = value()?.parse()?,
+            "--token" => a.token = Some(value()?),
+            "--room-ids" => a.room_ids = value()?.split(',').map(str::to_owned).collect(),
+            "-h" | "--help" => {
+                println!(
+                    "chat-load [--url U] [--redis R] [--clients N] [--rooms M] [--publish-rate P] [--duration-secs S] [--backend-pid PID] [--agent-port PORT] [--handoff-samples K] [--token JWT --room-ids id,id]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if a.clients > 20_000 || a.duration > Duration::from_secs(300) {
+        bail!("bounded: at most 20000 clients and 300 s");
+    }
+    Ok(a)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64
+}
+
+fn rss_kb(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Sets up an account and `rooms` pages through the REST API; returns the token and page ids.
+async fn make_rooms(
+    http: &reqwest::Client,
+    url: &str,
+    rooms: usize,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let email = format!(
+        "bench-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let res: Value = http
+        .post(format!("{url}/api/auth/register"))
+        .json(&json!({"email": email, "password": "bench password 1", "displayName": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = res["accessToken"].as_str().context("no token")?.to_owned();
+    let ids = Arc::new(Mutex::new(Vec::with_capacity(rooms)));
+    futures::stream::iter(0..rooms)
+        .for_each_concurrent(16, |_| {
+            let (http, token, ids) = (http.clone(), token.clone(), Arc::clone(&ids));
+            async move {
+                let body = json!({"groom": {"name": "A"}, "bride": {"name": "B"}, "weddingAt": "2099-05-15T12:30:00+09:00",
+                                  "venue": {"name": "Hall"}});
+                if let Ok(r) = http.post(format!("{url}/api/pages")).bearer_auth(&token).json(&body).send().await
+                    && let Ok(v) = r.json::<Value>().await
+                    && let Some(id) = v["id"].as_str()
+                {
+                    ids.lock().unwrap().push(id.to_owned());
+                }
+            }
+        })
+        .await;
+    let ids = ids.lock().unwrap().clone();
+    if ids.len() != rooms {
+        bail!("created {} of {rooms} pages", ids.len());
+    }
+    Ok((token, ids))
+}
+
+/// A minimal Socket.IO v5 client over one WebSocket: connect to `/chat` with the token,
+/// join a room, then record the latency of every `newMessage` carrying `bench_ts`.
+struct ClientHandle {
+    session_id: String,
+    sender: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+async fn open_client(
+    ws_url: &str,
+    token: &str,
+    room: &str,
+    latencies: Arc<Mutex<Vec<u64>>>,
+    delivered: Arc<AtomicU64>,
+) -> anyhow::Result<ClientHandle> {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+    let (mut sink, mut stream) = ws.split();
+    // Engine.IO open packet, then the namespace connect with the auth payload.
+    let open = stream.next().await.context("closed")??;
+    if !open.to_text()?.starts_with('0') {
+        bail!("unexpected open packet");
+    }
+    sink.send(Message::text(format!(
+        "40/chat,{}",
+        json!({"token": token})
+    )))
+    .await?;
+    loop {
+        let msg = stream.next().await.context("closed")??;
+        let text = msg.to_text()?;
+        if text.starts_with("40/chat") {
+            break;
+        }
+        if text.starts_with("44/chat") {
+            bail!("refused: {text}");
+        }
+    }
+    sink.send(Message::text(format!(
+        "42/chat,{}",
+        json!(["joinRoom", {"room": room}])
+    )))
+    .await?;
+    let session_id = loop {
+        let msg = stream.next().await.context("closed")??;
+        let text = msg.to_text()?;
+        if let Some(body) = text.strip_prefix("42/chat,") {
+            let v: Value = serde_json::from_str(body)?;
+            if v[0] == "session-info" {
+                break v[1]["session_id"]
+                    .as_str()
+                    .context("no session id")?
+                    .to_owned();
+            }
+            if v[0] == "chat-error" {
+                bail!("join refused: {}", v[1]);
+            }
+        } else if text == "2" {
+            sink.send(Message::text("3")).await?;
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut local = Vec::with_capacity(4096);
+        loop {
+            tokio::select! {
+                out = rx.recv() => match out {
+                    Some(text) => { if sink.send(Message::text(text)).await.is_err() { break; } }
+                    None => break,
+                },
+                msg = stream.next() => {
+                    let Some(Ok(msg)) = msg else { break };
+                    let Ok(text) = msg.to_text() else { continue };
+                    if text == "2" {
+                        let _ = sink.send(Message::text("3")).await;
+                    } else if let Some(body) = text.strip_prefix("42/chat,[\"newMessage\",") {
+                        // Cheap parse: only the timestamp is needed.
+                        if let Some(pos) = body.find("\"bench_ts\":") {
+                            let digits: String = body[pos + 11..].chars().take_while(char::is_ascii_digit).collect();
+                            if let Ok(ts) = digits.parse::<u64>() {
+                                local.push(now_ns().saturating_sub(ts));
+                                delivered.fetch_add(1, Ordering::Relaxed);
+                                if local.len() >= 4096 {
+                                    latencies.lock().unwrap().append(&mut local);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        latencies.lock().unwrap().append(&mut local);
+    });
+    Ok(ClientHandle {
+        session_id,
+        sender: tx,
+    })
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1e6
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let http = reqwest::Client::new();
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        args.url.replacen("http", "ws", 1)
+    );
+
+    // The fake agent: records when each hand-off arrives.
+    let arrivals: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let agent = {
+        let arrivals = Arc::clone(&arrivals);
+        let app = axum::Router::new().route(
+            "/chat",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let arrivals = Arc::clone(&arrivals);
+                async move {
+                    let at = now_ns();
+                    if let Some(m) = body["message"].as_str() {
+                        arrivals.lock().unwrap().insert(m.to_owned(), at);
+                    }
+                    (
+                        axum::http::StatusCode::ACCEPTED,
+                        axum::Json(json!({"status": "accepted"})),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.agent_port)).await?;
+        let port = listener.local_addr()?.port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    };
+    println!("fake agent on http://127.0.0.1:{agent}");
+
+    let (token, room_ids) = match (&args.token, args.room_ids.is_empty()) {
+        (Some(t), false) => (t.clone(), args.room_ids.clone()),
+        _ => {
+            let t0 = Instant::now();
+            let made = make_rooms(&http, &args.url, args.rooms).await?;
+            println!(
+                "created {} rooms in {:.1}s",
+                made.1.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            made
+        }
+    };
+    let rss_idle = args.backend_pid.and_then(rss_kb);
+
+    let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let clients: Vec<ClientHandle> = futures::stream::iter(0..args.clients)
+        .map(|i| {
+            let room = format!("page-{}", room_ids[i % room_ids.len()]);
+            let (ws_url, token, lat, del) = (
+                ws_url.clone(),
+                token.clone(),
+                Arc::clone(&latencies),
+                Arc::clone(&delivered),
+            );
+            async move { open_client(&ws_url, &token, &room, lat, del).await }
+        })
+        .buffer_unordered(200)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    println!(
+        "{} clients connected and joined in {:.1}s",
+        clients.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let rss_connected = args.backend_pid.and_then(rss_kb);
+
+    // One session per room (all clients of a room share the active session).
+    let mut sessions: Vec<String> = clients.iter().map(|c| c.session_id.clone()).collect();
+    sessions.sort();
+    sessions.dedup();
+    let per_room = args.clients as f64 / sessions.len() as f64;
+
+    // Publish at a fixed rate in 1 ms ticks, pipelined.
+    let client = redis::Client::open(args.redis.as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let published = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut seq: u64 = 0;
+    while start.elapsed() < args.duration {
+        tick.tick().await;
+        let due = (start.elapsed().as_secs_f64() * args.publish_rate as f64) as u64;
+        let mut pipe = redis::pipe();
+        let mut n = 0;
+        while published.load(Ordering::Relaxed) + n < due && n < 1000 {
+            let sid = &sessions[(seq as usize) % sessions.len()];
+            let item = json!({"session_id": sid, "message_id": "bench", "seq": seq, "role": "assistant",
+                              "type": "text-delta", "content": "축", "bench_ts": now_ns()});
+            pipe.publish(format!("chat:{sid}"), item.to_string())
+                .ignore();
+            seq += 1;
+            n += 1;
+        }
+        if n > 0 {
+            pipe.query_async::<()>(&mut conn).await?;
+            published.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    let publish_secs = start.elapsed().as_secs_f64();
+    // Let the tail arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_loaded = args.backend_pid.and_then(rss_kb);
+
+    // Hand-off latency: chat-message sent → POST /chat received by the fake agent.
+    let mut handoff = Vec::new();
+    for i in 0..args.handoff_samples.min(clients.len()) {
+        let c = &clients[(i * 7919) % clients.len()];
+        let text = format!("bench-handoff-{}", ulid::Ulid::new());
+        let sent = now_ns();
+        let _ = c.sender.send(format!(
+            "42/chat,{}",
+            json!(["chat-message", {"text": text}])
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(at) = arrivals.lock().unwrap().get(&text) {
+                handoff.push(at.saturating_sub(sent));
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut lat = std::mem::take(&mut *latencies.lock().unwrap());
+    lat.sort_unstable();
+    handoff.sort_unstable();
+    let pub_n = published.load(Ordering::Relaxed);
+    let del_n = delivered.load(Ordering::Relaxed);
+    let expected = (pub_n as f64 * per_room) as u64;
+    println!("\n== chat relay ==");
+    println!(
+        "clients {} in {} rooms ({per_room:.1} per room), publish rate {}/s for {publish_secs:.1}s",
+        clients.len(),
+        sessions.len(),
+        args.publish_rate
+    );
+    println!(
+        "published {pub_n}, delivered {del_n} of {expected} expected ({:.2}%)",
+        100.0 * del_n as f64 / expected.max(1) as f64
+    );
+    println!("delivered items/s {:.0}", del_n as f64 / publish_secs);
+    println!(
+        "latency ms  p50 {:.2}  p99 {:.2}  max {:.2}",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        lat.last().map(|v| *v as f64 / 1e6).unwrap_or(f64::NAN)
+    );
+    if let Some(pid) = args.backend_pid {
+        let show = |label: &str, v: Option<(u64, u64)>| {
+            if let Some((rss, hwm)) = v {
+                println!(
+                    "backend RSS {label}: {:.1} MB (peak {:.1} MB)",
+                    rss as f64 / 1024.0,
+                    hwm as f64 / 1024.0
+                );
+            }
+        };
+        println!("backend pid {pid}");
+        show("before clients", rss_idle);
+        show("clients connected", rss_connected);
+        show("after load", rss_loaded);
+    }
+    println!("\n== hand-off (chat-message → agent receives POST /chat) ==");
+    println!(
+        "samples {}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        handoff.len(),
+        percentile(&handoff, 0.5),
+        percentile(&handoff, 0.99),
+        handoff.last().map(|v| *v as f64 / 1e6).unwrap_or(f64::NAN)
+    );
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Idle SSE load: opens many `GET /api/events/sse` streams on one backend instance,
+//! reads the backend's memory from `/proc/<pid>/status`, then publishes ONE event
+//! addressed to every stream's user on the Redis channel `user-events` (exactly as
+//! another backend instance would) and measures how long it takes to reach all of them.
+//!
+//! Run it through `bench/sse-idle.sh`, which raises the file-descriptor limit and
+//! starts a throwaway Redis and a release backend on loopback. Bounded: it stops by
+//! itself after `--budget-secs` whatever happens.
+//!
+//! ```text
+//! sse-idle --base http://127.0.0.1:18080 --redis redis://127.0.0.1:16390/0 \
+//!          --pid <backend pid> [--streams 10000] [--users 100] [--budget-secs 300]
+//! ```
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc};
+
+struct Args {
+    base: String,
+    redis: String,
+    pid: u32,
+    streams: usize,
+    users: usize,
+    budget: Duration,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut given: HashMap<String, String> = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let Some(name) = flag.strip_prefix("--") else {
+            bail!("unexpected argument {flag:?}");
+        };
+        let value = it
+            .next()
+            .with_context(|| format!("--{name} needs a value"))?;
+        given.insert(name.to_owned(), value);
+    }
+    let get = |k: &str| given.get(k).cloned();
+    Ok(Args {
+        base: get("base").context("--base is required")?,
+        redis: get("redis").context("--redis is required")?,
+        pid: get("pid").context("--pid is required")?.parse()?,
+        streams: get("streams").map_or(Ok(10_000), |v| v.parse())?,
+        users: get("users").map_or(Ok(100), |v| v.parse())?,
+        budget: Duration::from_secs(get("budget-secs").map_or(Ok(300), |v| v.parse())?),
+    })
+}
+
+/// VmRSS and VmHWM of `pid`, in MiB.
+fn memory_of(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("{name} missing"))?;
+        let kib: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("malformed status line")?
+            .parse()?;
+        Ok(kib / 1024.0)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn register(http: &reqwest::Client, base: &str) -> anyhow::Result<(String, String)> {
+    let email = format!(
+        "bench-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let res = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": email, "password": "bench password 42", "displayName": "Bench"}))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("register answered {}: {}", res.status(), res.text().await?);
+    }
+    let out: serde_json::Value = res.json().await?;
+    Ok((
+        out["user"]["id"].as_str().context("user id")?.to_owned(),
+        out["accessToken"].as_str().context("token")?.to_owned(),
+    ))
+}
+
+/// Holds one stream open: reports when it is open, then when the marker event arrives.
+async fn hold_stream(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    marker: Arc<String>,
+    opened: mpsc::UnboundedSender<bool>,
+    received: mpsc::UnboundedSender<Instant>,
+    gate: Arc<Semaphore>,
+) {
+    let permit = gate.acquire_owned().await;
+    let res = match http.get(&url).bearer_auth(&token).send().await {
+        Ok(res) if res.status().is_success() => res,
+        _ => {
+            let _ = opened.send(false);
+            return;
+        }
+    };
+    drop(permit);
+    let _ = opened.send(true);
+    let mut res = res;
+    let mut tail = String::new();
+    while let Ok(Some(chunk)) = res.chunk().await {
+        tail.push_str(&String::from_utf8_lossy(&chunk));
+        if tail.contains(marker.as_str()) {
+            let _ = received.send(Instant::now());
+            // Keep the stream open (idle) until the process ends.
+            while let Ok(Some(_)) = res.chunk().await {}
+            return;
+        }
+        // The marker may straddle chunks; keep only what could still match.
+        if tail.len() > 256 {
+            let cut = tail.len() - 128;
+            let cut = (cut..tail.len())
+                .find(|i| tail.is_char_boundary(*i))
+                .unwrap_or(0);
+            tail.drain(..cut);
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let budget = args.budget;
+    match tokio::time::timeout(budget, measure(args)).await {
+        Ok(result) => result,
+        Err(_) => bail!("gave up after the {budget:?} budget"),
+    }
+}
+
+async fn measure(args: Args) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let (rss, _) = memory_of(args.pid)?;
+    println!("backend pid {} before: VmRSS {rss:.1} MiB", args.pid);
+
+    let mut users = Vec::new();
+    for _ in 0..args.users.max(1) {
+        users.push(register(&http, &args.base).await?);
+    }
+    // Registration hashes passwords (argon2id, ~19 MiB each), and the allocator keeps
+    // some of that memory: this is the baseline the streams are measured against.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss_users, _) = memory_of(args.pid)?;
+    println!(
+        "registered {} users; backend VmRSS {rss_users:.1} MiB",
+        users.len()
+    );
+
+    let event_id = ulid::Ulid::new().to_string();
+    let marker = Arc::new(format!("id: {event_id}"));
+    let (opened_tx, mut opened_rx) = mpsc::unbounded_channel();
+    let (received_tx, mut received_rx) = mpsc::unbounded_channel();
+    // Bounds concurrent connection set-ups, not open streams.
+    let gate = Arc::new(Semaphore::new(256));
+    let url = format!("{}/api/events/sse", args.base);
+    let started = Instant::now();
+    for i in 0..args.streams {
+        let (_, token) = &users[i % users.len()];
+        tokio::spawn(hold_stream(
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            marker.clone(),
+            opened_tx.clone(),
+            received_tx.clone(),
+            gate.clone(),
+        ));
+    }
+    drop(opened_tx);
+    let (mut open, mut failed) = (0usize, 0usize);
+    while open + failed < args.streams {
+        match opened_rx.recv().await {
+            Some(true) => open += 1,
+            Some(false) => failed += 1,
+            None => break,
+        }
+    }
+    println!(
+        "opened {open} streams ({failed} failed) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if open == 0 {
+        bail!("no stream could be opened");
+    }
+    // Let the backend settle (allocations, TCP buffers) before reading its memory.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (rss_idle, hwm_idle) = memory_of(args.pid)?;
+    println!(
+        "backend with {open} idle streams: VmRSS {rss_idle:.1} MiB (peak {hwm_idle:.1} MiB), \
+         {:.1} KiB per stream over the baseline",
+        (rss_idle - rss_users) * 1024.0 / open as f64
+    );
+
+    let client = redis::Client::open(args.redis.as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let message = json!({
+        "id": event_id,
+        "user_ids": users.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "event_type": "page.published",
+        "data": {"bench": true},
+        "server_id": "bench",
+    });
+    let sent_at = Instant::now();
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("user-events")
+        .arg(message.to_string())
+        .query_async(&mut conn)
+        .await?;
+    drop(received_tx);
+    let mut latencies = Vec::with_capacity(open);
+    let collect = async {
+        while let Some(at) = received_rx.recv().await {
+            latencies.push(at.duration_since(sent_at));
+            if latencies.len() == open {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(60), collect).await;
+    latencies.sort();
+    let (rss_after, hwm_after) = memory_of(args.pid)?;
+    println!("published one event to {receivers} subscriber(s) of user-events");
+    println!(
+        "delivered to {}/{open} streams: p50 {:.1} ms, p99 {:.1} ms, all {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+    );
+    println!("backend after delivery: VmRSS {rss_after:.1} MiB (peak {hwm_after:.1} MiB)");
+    if latencies.len() < open {
+        bail!(
+            "{} streams did not receive the event",
+            open - latencies.len()
+        );
+    }
+    Ok(())
+}
