@@ -40,3 +40,36 @@ pub struct Paginated<T> {
     pub per_page: u64,
     pub total: u64,
 }
+
+/// One page of `query` (already filtered and ordered) with the total count, each row
+/// turned into its DTO by `map`. Validates the paging parameters (422).
+pub async fn paginate<E, T>(
+    db: &sea_orm::DatabaseConnection,
+    query: sea_orm::Select<E>,
+    params: PageParams,
+    map: impl FnMut(E::Model) -> T,
+) -> crate::error::Result<Paginated<T>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+{
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    params
+        .validate()
+        .map_err(crate::extract::validation_error)?;
+    let total = query.clone().count(db).await?;
+    let items = query
+        .offset(params.offset())
+        .limit(params.per_page)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(map)
+        .collect();
+    Ok(Paginated {
+        items,
+        page: params.page,
+        per_page: params.per_page,
+        total,
+    })
+}

@@ -1,7 +1,5 @@
 use axum::{Json, extract::State};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,7 +10,7 @@ use crate::{
     db::user,
     error::{ErrorBody, Result},
     extract::{Query, validation_error},
-    pagination::{PageParams, Paginated},
+    pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
@@ -38,7 +36,6 @@ async fn list_users(
     Query(page): Query<PageParams>,
 ) -> Result<Json<Paginated<UserOut>>> {
     search.validate().map_err(validation_error)?;
-    page.validate().map_err(validation_error)?;
     let mut query = user::Entity::find();
     if let Some(q) = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
@@ -48,20 +45,6 @@ async fn list_users(
                 .add(user::Column::DisplayName.like(pattern)),
         );
     }
-    let total = query.clone().count(&state.db).await?;
-    let items = query
-        .order_by_desc(user::Column::Id)
-        .offset(page.offset())
-        .limit(page.per_page)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(UserOut::from)
-        .collect();
-    Ok(Json(Paginated {
-        items,
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    }))
+    let query = query.order_by_desc(user::Column::Id);
+    Ok(Json(paginate(&state.db, query, page, UserOut::from).await?))
 }

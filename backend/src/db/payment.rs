@@ -63,6 +63,13 @@ pub enum PaymentStatus {
 impl PaymentStatus {
     /// States from which a payment may still become paid.
     pub const OPEN: [PaymentStatus; 2] = [PaymentStatus::Pending, PaymentStatus::AwaitingDeposit];
+    /// States in which PortOne's word that the payment is PAID is applied. A failed
+    /// attempt can be followed by a successful one under the same payment id.
+    pub const PAYABLE: [PaymentStatus; 3] = [
+        PaymentStatus::Pending,
+        PaymentStatus::AwaitingDeposit,
+        PaymentStatus::Failed,
+    ];
     /// States in which the plan is in force.
     pub const IN_FORCE: [PaymentStatus; 2] =
         [PaymentStatus::Paid, PaymentStatus::PartiallyCancelled];

@@ -28,7 +28,8 @@ use super::{
     inspect::{Kind, check_type, sanitize_name},
     service::{
         FileUrls, NewFile, Spooler, abandon, file_urls, inspect, largest_limit, limit_for,
-        load_readable, mark_ready, remove_objects, reserve, too_large, type_error,
+        load_readable, mark_ready, remove_objects, reserve, retire, staging_key, too_large,
+        type_error,
     },
     signing::{UrlSigner, Variant},
     storage::StorageError,
@@ -365,7 +366,7 @@ async fn presign_upload(
     let expires_at = Utc::now() + ttl;
     let presigned = match state
         .storage
-        .presign_put(&row.storage_key, declared.mime(), input.size, ttl)
+        .presign_put(&staging_key(&row), declared.mime(), input.size, ttl)
         .await
     {
         Ok(url) => url,
@@ -428,7 +429,8 @@ async fn complete_upload(
         return Ok(Json(row.into()));
     }
     let declared = row.size as u64;
-    match state.storage.head(&row.storage_key).await? {
+    let staged = staging_key(&row);
+    match state.storage.head(&staged).await? {
         None => {
             return Err(
                 Error::validation("id", "nothing has been uploaded for this file yet")
@@ -444,7 +446,7 @@ async fn complete_upload(
         }
         Some(_) => {}
     }
-    let mut object = state.storage.open(&row.storage_key).await?;
+    let mut object = state.storage.open(&staged).await?;
     let mut spool = Spooler::new(state.storage.spool_dir(), declared)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -479,11 +481,21 @@ async fn complete_upload(
     let info = match info {
         Ok(info) => info,
         Err(e) => {
-            // Bytes that are not what was declared never count: drop object and row.
-            abandon(&state, &row, true).await;
+            // Bytes that are not what was declared never count. The upload link is
+            // still valid, so the row is retired, not dropped (see `retire`).
+            retire(&state, &row).await?;
             return Err(e);
         }
     };
+    // Serve exactly the bytes that were checked: the staged object can still be
+    // overwritten through the upload link, the final key cannot.
+    let kind_mime = Kind::from_mime(&row.content_type)
+        .map(|k| k.mime())
+        .unwrap_or("application/octet-stream");
+    state
+        .storage
+        .put_file(&row.storage_key, spooled.path(), kind_mime)
+        .await?;
     let thumb_key = match info.thumbnail {
         Some(bytes) => {
             let key = format!("users/{}/{}.thumb.jpg", row.owner_id, row.id);
@@ -499,6 +511,11 @@ async fn complete_upload(
     active.height = Set(info.height.map(|h| h as i32));
     active.thumb_key = Set(thumb_key);
     let row = active.update(&state.db).await?;
+    // Best effort: the sweeper-free copy is gone; a later write through the link
+    // only touches the staging key, which no row or page points at.
+    if let Err(e) = state.storage.delete(&staged).await {
+        tracing::debug!(error = %e, file_id = %row.id, "staged upload not removed");
+    }
     notify_uploaded(&state, &row).await?;
     Ok(Json(row.into()))
 }
@@ -574,6 +591,17 @@ async fn delete_file(
         active.update(&txn).await?;
     }
     txn.commit().await?;
+    // A direct upload not yet completed: its link may still be used, so the sweeper
+    // removes row and objects once the link has expired.
+    if row.status == FileStatus::Pending {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(DeleteOut {
+                status: "deleting".into(),
+            }),
+        )
+            .into_response());
+    }
     // 2. Remove the objects; 3. then the row. A failure leaves the row `deleting`
     // and the sweeper retries, so neither an object nor a row is left dangling.
     match remove_objects(state.storage.as_ref(), &row).await {
@@ -732,7 +760,7 @@ async fn put_content(
     }
     state
         .storage
-        .put_file(&row.storage_key, spooled.path(), &row.content_type)
+        .put_file(&staging_key(&row), spooled.path(), &row.content_type)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

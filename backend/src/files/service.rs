@@ -146,7 +146,15 @@ pub fn storage_key(owner_id: &str, file_id: &str, kind: Kind) -> String {
     format!("users/{owner_id}/{file_id}.{}", kind.ext())
 }
 
-fn thumb_key(owner_id: &str, file_id: &str) -> String {
+/// Where a direct upload lands: clients may write here (presigned S3 PUT, or the
+/// signed local PUT) but never to `storage_key`. `complete` copies the bytes it
+/// verified from here to `storage_key`, so what is served is exactly what was checked,
+/// however often the upload link is used.
+pub fn staging_key(row: &file::Model) -> String {
+    format!("uploads/{}", row.storage_key.trim_start_matches("users/"))
+}
+
+pub fn thumb_key(owner_id: &str, file_id: &str) -> String {
     format!("users/{owner_id}/{file_id}.thumb.jpg")
 }
 
@@ -222,12 +230,30 @@ pub async fn abandon(state: &AppState, row: &file::Model, object_written: bool) 
     }
 }
 
-/// Removes the object and its thumbnail (a missing object counts as removed).
+/// Removes the object, its thumbnail and any staged direct upload (a missing object
+/// counts as removed). The thumbnail key is derived, not read from the row, so a
+/// thumbnail stored just before a failed row update is not left behind.
 pub async fn remove_objects(storage: &dyn Storage, row: &file::Model) -> Result<(), StorageError> {
     if let Some(thumb) = &row.thumb_key {
         storage.delete(thumb).await?;
     }
+    storage.delete(&thumb_key(&row.owner_id, &row.id)).await?;
+    storage.delete(&staging_key(row)).await?;
     storage.delete(&row.storage_key).await
+}
+
+/// Withdraws a file whose upload link may still be in a client's hands: the row stays
+/// `deleting` (and keeps counting against the quota) until the sweeper removes it and
+/// its objects after the link has expired, so nothing written through the link later
+/// is left without a row.
+pub async fn retire(state: &AppState, row: &file::Model) -> Result<()> {
+    file::Entity::update_many()
+        .col_expr(file::Column::Status, Expr::value(FileStatus::Deleting))
+        .col_expr(file::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(file::Column::Id.eq(row.id.clone()))
+        .exec(&state.db)
+        .await?;
+    Ok(())
 }
 
 /// The file if the caller may see it: its owner, or anyone with access to the page it

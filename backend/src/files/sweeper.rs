@@ -33,7 +33,9 @@ pub fn spawn(
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(interval) => {}
             }
-            match sweep_once(&db, storage.as_ref(), pending_after, DELETE_GRACE).await {
+            // A retired direct upload's link may be used until it expires.
+            let deleting_after = DELETE_GRACE.max(pending_after);
+            match sweep_once(&db, storage.as_ref(), pending_after, deleting_after).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "file sweeper removed stale files"),
                 Err(e) => tracing::warn!(error = ?e, "file sweeper round failed"),

@@ -3,8 +3,8 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,12 +17,12 @@ use crate::{
     db::{guestbook_entry as entry, new_id},
     error::{Error, ErrorBody, Result},
     events::DomainEvent,
-    extract::{ClientIp, Path, Query, ValidatedJson, validation_error},
+    extract::{ClientIp, Path, Query, ValidatedJson},
     pages::{
         access::{Need, load_page, members},
         public::find_published,
     },
-    pagination::{PageParams, Paginated},
+    pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
@@ -94,31 +94,6 @@ impl EntryOut {
     }
 }
 
-async fn paginate(
-    state: &AppState,
-    query: Select<entry::Entity>,
-    params: PageParams,
-    out: fn(entry::Model) -> EntryOut,
-) -> Result<Paginated<EntryOut>> {
-    params.validate().map_err(validation_error)?;
-    let total = query.clone().count(&state.db).await?;
-    let items = query
-        .order_by_desc(entry::Column::Id)
-        .offset(params.offset())
-        .limit(params.per_page)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(out)
-        .collect();
-    Ok(Paginated {
-        items,
-        page: params.page,
-        per_page: params.per_page,
-        total,
-    })
-}
-
 /// Sign the guestbook of a published page.
 #[utoipa::path(post, path = "/pages/{slug}/guestbook", tag = "public", request_body = EntryIn,
     responses((status = 201, body = EntryOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
@@ -172,7 +147,13 @@ async fn list_entries(
         .filter(entry::Column::PageId.eq(page.id))
         .filter(entry::Column::Hidden.eq(false));
     Ok(Json(
-        paginate(&state, query, params, EntryOut::public).await?,
+        paginate(
+            &state.db,
+            query.order_by_desc(entry::Column::Id),
+            params,
+            EntryOut::public,
+        )
+        .await?,
     ))
 }
 
@@ -215,7 +196,13 @@ async fn list_all_entries(
     let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
     let query = entry::Entity::find().filter(entry::Column::PageId.eq(page.id));
     Ok(Json(
-        paginate(&state, query, params, EntryOut::for_owner).await?,
+        paginate(
+            &state.db,
+            query.order_by_desc(entry::Column::Id),
+            params,
+            EntryOut::for_owner,
+        )
+        .await?,
     ))
 }
 

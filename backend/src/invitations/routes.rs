@@ -1,8 +1,8 @@
 use axum::{Json, body::Bytes, extract::State, http::StatusCode};
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,9 +14,9 @@ use crate::{
     auth::AuthUser,
     db::{begin_write, invitation, new_id, page::Side},
     error::{Error, ErrorBody, Result},
-    extract::{Path, Query, ValidatedJson, validation_error},
+    extract::{Path, Query, ValidatedJson},
     pages::access::{Need, load_page},
-    pagination::{PageParams, Paginated},
+    pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
@@ -191,25 +191,13 @@ async fn list_invitations(
     Path(id): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Result<Json<Paginated<InvitationOut>>> {
-    params.validate().map_err(validation_error)?;
     let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
-    let query = invitation::Entity::find().filter(invitation::Column::PageId.eq(page.id));
-    let total = query.clone().count(&state.db).await?;
-    let items = query
-        .order_by_asc(invitation::Column::Id)
-        .offset(params.offset())
-        .limit(params.per_page)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(InvitationOut::from)
-        .collect();
-    Ok(Json(Paginated {
-        items,
-        page: params.page,
-        per_page: params.per_page,
-        total,
-    }))
+    let query = invitation::Entity::find()
+        .filter(invitation::Column::PageId.eq(page.id))
+        .order_by_asc(invitation::Column::Id);
+    Ok(Json(
+        paginate(&state.db, query, params, InvitationOut::from).await?,
+    ))
 }
 
 /// Withdraw an invitation (its RSVP goes with it).

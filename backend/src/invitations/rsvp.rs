@@ -10,8 +10,8 @@ use axum::{
 };
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,12 +28,12 @@ use crate::{
     },
     error::{Error, ErrorBody, Result},
     events::DomainEvent,
-    extract::{Path, Query, validation_error},
+    extract::{Path, Query},
     pages::{
         access::{Need, load_page, members},
         rsvp_accepting,
     },
-    pagination::{PageParams, Paginated},
+    pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
@@ -296,26 +296,14 @@ async fn list_rsvps(
     Path(id): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Result<Json<Paginated<RsvpOut>>> {
-    params.validate().map_err(validation_error)?;
     let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
-    let query = rsvp::Entity::find().filter(rsvp::Column::PageId.eq(page.id));
-    let total = query.clone().count(&state.db).await?;
-    let items = query
+    let query = rsvp::Entity::find()
+        .filter(rsvp::Column::PageId.eq(page.id))
         .order_by_desc(rsvp::Column::UpdatedAt)
-        .order_by_desc(rsvp::Column::Id)
-        .offset(params.offset())
-        .limit(params.per_page)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(RsvpOut::from)
-        .collect();
-    Ok(Json(Paginated {
-        items,
-        page: params.page,
-        per_page: params.per_page,
-        total,
-    }))
+        .order_by_desc(rsvp::Column::Id);
+    Ok(Json(
+        paginate(&state.db, query, params, RsvpOut::from).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/{id}/rsvps/summary", tag = "rsvp", security(("bearer" = [])),

@@ -5,7 +5,7 @@ use chrono::Utc;
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -27,8 +27,8 @@ use crate::{
     },
     error::{Error, ErrorBody, Result, ResultExt},
     events::DomainEvent,
-    extract::{Path, Query, ValidatedJson, validation_error},
-    pagination::{PageParams, Paginated},
+    extract::{Path, Query, ValidatedJson},
+    pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
@@ -101,7 +101,6 @@ async fn list_pages(
     auth: AuthUser,
     Query(params): Query<PageParams>,
 ) -> Result<Json<Paginated<PageOut>>> {
-    params.validate().map_err(validation_error)?;
     let edited: Vec<String> = page_editor::Entity::find()
         .filter(page_editor::Column::UserId.eq(auth.id.clone()))
         .all(&state.db)
@@ -114,31 +113,18 @@ async fn list_pages(
             .add(page::Column::OwnerId.eq(auth.id.clone()))
             .add(page::Column::Id.is_in(edited)),
     );
-    let total = query.clone().count(&state.db).await?;
-    let rows = query
-        .order_by_desc(page::Column::Id)
-        .offset(params.offset())
-        .limit(params.per_page)
-        .all(&state.db)
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(|p| {
-            let access = if p.owner_id == auth.id {
-                Access::Owner
-            } else {
-                Access::Editor
-            };
-            let pending = state.views.pending(&p.id);
-            PageOut::new(p, access, pending)
-        })
-        .collect();
-    Ok(Json(Paginated {
-        items,
-        page: params.page,
-        per_page: params.per_page,
-        total,
-    }))
+    let query = query.order_by_desc(page::Column::Id);
+    let page = paginate(&state.db, query, params, |p| {
+        let access = if p.owner_id == auth.id {
+            Access::Owner
+        } else {
+            Access::Editor
+        };
+        let pending = state.views.pending(&p.id);
+        PageOut::new(p, access, pending)
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 #[utoipa::path(get, path = "/{id}", tag = "pages", security(("bearer" = [])),

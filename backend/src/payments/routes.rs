@@ -1,6 +1,6 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -17,9 +17,9 @@ use crate::{
         payment::{self, PaymentStatus},
     },
     error::{Error, ErrorBody, Result},
-    extract::{Path, Query, ValidatedJson, validation_error},
+    extract::{Path, Query, ValidatedJson},
     pages::access::{Need, load_page},
-    pagination::{PageParams, Paginated},
+    pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
@@ -173,24 +173,10 @@ async fn list_payments(
     auth: AuthUser,
     Query(params): Query<PageParams>,
 ) -> Result<Json<Paginated<PaymentOut>>> {
-    params.validate().map_err(validation_error)?;
-    let query = payment::Entity::find().filter(payment::Column::UserId.eq(auth.id.clone()));
-    let total = query.clone().count(&state.db).await?;
-    let items = query
-        .order_by_desc(payment::Column::Id)
-        .offset(params.offset())
-        .limit(params.per_page)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Paginated {
-        items,
-        page: params.page,
-        per_page: params.per_page,
-        total,
-    }))
+    let query = payment::Entity::find()
+        .filter(payment::Column::UserId.eq(auth.id.clone()))
+        .order_by_desc(payment::Column::Id);
+    Ok(Json(paginate(&state.db, query, params, Into::into).await?))
 }
 
 #[utoipa::path(get, path = "/{id}", tag = "payments", security(("bearer" = [])),

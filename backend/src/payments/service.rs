@@ -172,7 +172,7 @@ pub async fn sync_payment(state: &AppState, row: payment::Model) -> Result<payme
         .await
         .map_err(|e| provider_error(&row.id, e))?;
     match remote.status.as_str() {
-        "PAID" | "VIRTUAL_ACCOUNT_ISSUED" if PaymentStatus::OPEN.contains(&row.status) => {
+        "PAID" | "VIRTUAL_ACCOUNT_ISSUED" if PaymentStatus::PAYABLE.contains(&row.status) => {
             if let Some(reason) = mismatch(state, &row, &remote) {
                 mark_suspicious(state, &row, &remote.status, &reason).await?;
                 return Err(Error::conflict(
@@ -186,7 +186,7 @@ pub async fn sync_payment(state: &AppState, row: payment::Model) -> Result<payme
                 transition(
                     state,
                     &row.id,
-                    &[PaymentStatus::Pending],
+                    &[PaymentStatus::Pending, PaymentStatus::Failed],
                     PaymentStatus::AwaitingDeposit,
                     &remote.status,
                 )
@@ -298,7 +298,7 @@ async fn apply_paid(state: &AppState, row: &payment::Model) -> Result<()> {
         .col_expr(payment::Column::PaidAt, Expr::value(now))
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
         .filter(payment::Column::Id.eq(row.id.clone()))
-        .filter(payment::Column::Status.is_in(PaymentStatus::OPEN))
+        .filter(payment::Column::Status.is_in(PaymentStatus::PAYABLE))
         .exec(&txn)
         .await?;
     let applied = res.rows_affected == 1;
@@ -460,6 +460,15 @@ pub async fn cancel_payment(
         ));
     }
     if let Actor::Owner(_) = &actor {
+        // A partial refund keeps the plan; an owner could otherwise get back all but
+        // one won and stay premium. Partial refunds are an admin's decision.
+        if amount != remaining {
+            return Err(Error::validation(
+                "amount",
+                format!("owners can refund only the whole remaining amount ({remaining})"),
+            )
+            .into_code("partial_refund_not_allowed"));
+        }
         check_refund_policy(state, &row).await?;
     }
     let requester = match &actor {

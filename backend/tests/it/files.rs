@@ -7,7 +7,7 @@ use std::{sync::OnceLock, time::Duration};
 
 use backend::{
     db::file::{self, FileStatus},
-    files::{signing::UrlSigner, sweeper::sweep_once},
+    files::{service::staging_key, signing::UrlSigner, sweeper::sweep_once},
 };
 use image::{ImageBuffer, ImageFormat, Rgb};
 use reqwest::{
@@ -507,7 +507,7 @@ async fn direct_upload_presign_put_complete() {
         };
         let res = app
             .http
-            .put(url)
+            .put(url.clone())
             .header(
                 "Content-Type",
                 pre["headers"]["Content-Type"].as_str().unwrap(),
@@ -543,6 +543,29 @@ async fn direct_upload_presign_put_complete() {
             200,
         )
         .await;
+        // The upload link is still valid: other bytes sent through it never reach
+        // what is served, which stays exactly what `complete` checked.
+        let final_key = row(&app, id).await.unwrap().storage_key;
+        let mut forged = photo.clone();
+        forged[photo.len() / 2] ^= 0xFF;
+        let res = app
+            .http
+            .put(url.clone())
+            .header(
+                "Content-Type",
+                pre["headers"]["Content-Type"].as_str().unwrap(),
+            )
+            .body(forged)
+            .send()
+            .await
+            .unwrap();
+        let _ = res.status(); // accepted by the store or refused: either way harmless
+        let mut served = app.state.storage.open(&final_key).await.unwrap();
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut served.body, &mut bytes)
+            .await
+            .unwrap();
+        assert_eq!(sha256_hex(&bytes), sha256_hex(&photo));
 
         // An object of another size than declared does not count.
         let pre = app
@@ -554,7 +577,7 @@ async fn direct_upload_presign_put_complete() {
             )
             .await;
         let id = pre["fileId"].as_str().unwrap();
-        let key = row(&app, id).await.unwrap().storage_key;
+        let key = staging_key(&row(&app, id).await.unwrap());
         app.state
             .storage
             .put_bytes(&key, PDF.to_vec(), "application/pdf")
@@ -571,6 +594,18 @@ async fn direct_upload_presign_put_complete() {
         assert_eq!(error_code(&err), "size_mismatch");
         assert_eq!(row(&app, id).await.unwrap().status, FileStatus::Pending);
 
+        // Withdrawing an upload before completing it: its link stays valid, so the row
+        // is kept (`deleting`, still counted) until the sweeper runs after expiry.
+        let res = app
+            .http
+            .delete(format!("{}/api/files/{id}", app.base))
+            .bearer_auth(&user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        assert_eq!(row(&app, id).await.unwrap().status, FileStatus::Deleting);
+
         // Bytes that are not of the declared type: refused, object and row removed.
         let pre = app
             .post(
@@ -581,7 +616,7 @@ async fn direct_upload_presign_put_complete() {
             )
             .await;
         let id = pre["fileId"].as_str().unwrap();
-        let key = row(&app, id).await.unwrap().storage_key;
+        let key = staging_key(&row(&app, id).await.unwrap());
         app.state
             .storage
             .put_bytes(&key, PDF.to_vec(), "image/jpeg")
@@ -596,6 +631,20 @@ async fn direct_upload_presign_put_complete() {
             )
             .await;
         assert_eq!(error_code(&err), "type_mismatch");
+        // Retired, not dropped: the link may still be used, so the row keeps counting
+        // against the quota until the sweeper removes row and objects together.
+        let retired = row(&app, id).await.unwrap();
+        assert_eq!(retired.status, FileStatus::Deleting);
+        app.get(&format!("/api/files/{id}"), Some(&user.access), 404)
+            .await;
+        sweep_once(
+            &app.state.db,
+            app.state.storage.as_ref(),
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
         assert!(row(&app, id).await.is_none());
         assert_eq!(app.state.storage.head(&key).await.unwrap(), None);
     }

@@ -165,6 +165,22 @@ async fn paid_page(app: &TestApp, fake: &FakePortOne, owner: &Session) -> (Strin
 }
 
 #[tokio::test]
+async fn a_failed_attempt_followed_by_a_successful_one_is_applied() {
+    let fake = FakePortOne::start().await;
+    let app = spawn(&fake.base_url, &[]).await;
+    let owner = app.register().await;
+    let page = page_id(&app, &owner).await;
+    let pay = prepare(&app, &owner, &page).await;
+    fake.put(&pay, FakePortOne::payment("FAILED", PRICE));
+    assert_eq!(complete(&app, &owner, &pay, 200).await["status"], "failed");
+    assert_eq!(plan_of(&app, &owner, &page).await, "free");
+    // The buyer retries in the browser under the same payment id, and pays.
+    fake.pay(&pay, PRICE);
+    assert_eq!(complete(&app, &owner, &pay, 200).await["status"], "paid");
+    assert_eq!(plan_of(&app, &owner, &page).await, "premium");
+}
+
+#[tokio::test]
 async fn prepare_pay_complete_makes_the_page_premium_once() {
     let fake = FakePortOne::start().await;
     let app = spawn(&fake.base_url, &[]).await;
@@ -630,10 +646,23 @@ async fn a_partial_refund_keeps_the_plan() {
     .await;
     assert!(fake.cancel_requests().is_empty());
 
-    let out = app
+    // An owner cannot take back part and keep the plan.
+    let err = app
         .post(
             &path,
             Some(&owner.access),
+            json!({"reason": "일부 환불", "amount": 5_000}),
+            422,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "partial_refund_not_allowed");
+    assert!(fake.cancel_requests().is_empty());
+
+    let admin = app.admin().await;
+    let out = app
+        .post(
+            &path,
+            Some(&admin.access),
             json!({"reason": "일부 환불", "amount": 5_000}),
             200,
         )
