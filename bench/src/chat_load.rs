@@ -149,6 +149,7 @@ async fn make_rooms(
 /// A minimal Socket.IO v5 client over one WebSocket: connect to `/chat` with the token,
 /// join a room, then record the latency of every `newMessage` carrying `bench_ts`.
 struct ClientHandle {
+    room: String,
     session_id: String,
     sender: tokio::sync::mpsc::UnboundedSender<String>,
 }
@@ -238,6 +239,7 @@ async fn open_client(
         latencies.lock().unwrap().append(&mut local);
     });
     Ok(ClientHandle {
+        room: room.to_owned(),
         session_id,
         sender: tx,
     })
@@ -328,11 +330,16 @@ async fn main() -> anyhow::Result<()> {
     );
     let rss_connected = args.backend_pid.and_then(rss_kb);
 
-    // One session per room (all clients of a room share the active session).
-    let mut sessions: Vec<String> = clients.iter().map(|c| c.session_id.clone()).collect();
-    sessions.sort();
-    sessions.dedup();
-    let per_room = args.clients as f64 / sessions.len() as f64;
+    // One session per room to publish into: the relay delivers a session's items to
+    // every socket in its page's room, whichever session each socket was given.
+    let mut by_room: HashMap<&str, String> = HashMap::new();
+    for c in &clients {
+        by_room
+            .entry(c.room.as_str())
+            .or_insert_with(|| c.session_id.clone());
+    }
+    let sessions: Vec<String> = by_room.into_values().collect();
+    let per_room = args.clients as f64 / room_ids.len() as f64;
 
     // Publish at a fixed rate in 1 ms ticks, pipelined.
     let client = redis::Client::open(args.redis.as_str())?;
