@@ -3,6 +3,7 @@
 //!
 //! [`AdminUser`]: crate::auth::AdminUser
 
+pub mod audit;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -10,5 +11,5 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    users::router()
+    users::router().merge(audit::router())
 }

@@ -1,6 +1,11 @@
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::time::timeout;
 
-use crate::common::{TestApp, error_code};
+use crate::{
+    common::{PASSWORD, Session, TestApp, error_code, redis_url, session_from},
+    events::{Cred, WAIT, open, try_open},
+};
 
 #[tokio::test]
 async fn admin_routes_refuse_anonymous_and_ordinary_users() {
@@ -38,4 +43,258 @@ async fn admin_list_validates_its_paging() {
     assert_eq!(body["error"]["field"], json!("perPage"));
     app.get("/api/admin/users?page=abc", Some(&admin.access), 422)
         .await;
+}
+
+/// Every admin route with a body that would be valid: anonymous → 401, user → 403.
+#[tokio::test]
+async fn every_admin_route_refuses_anonymous_and_ordinary_users() {
+    let app = TestApp::spawn().await;
+    let user = app.register().await;
+    let id = "01JZZZZZZZZZZZZZZZZZZZZZZZ";
+    let reason = json!({"reason": "spam"});
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/api/admin/users".into(), None),
+        (Method::GET, "/api/admin/audit".into(), None),
+        (
+            Method::POST,
+            format!("/api/admin/users/{id}/suspend"),
+            Some(reason.clone()),
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/users/{id}/reinstate"),
+            Some(json!({})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/admin/users/{id}/role"),
+            Some(json!({"role": "admin"})),
+        ),
+    ];
+    for (method, path, body) in routes {
+        let anon = app
+            .call(method.clone(), &path, None, body.clone(), 401)
+            .await;
+        assert_eq!(error_code(&anon), "missing_token", "{method} {path}");
+        let ordinary = app
+            .call(method.clone(), &path, Some(&user.access), body, 403)
+            .await;
+        assert_eq!(error_code(&ordinary), "forbidden", "{method} {path}");
+    }
+}
+
+async fn audit_of(app: &TestApp, admin: &Session, target: &str) -> Vec<Value> {
+    let page = app
+        .get(
+            &format!("/api/admin/audit?targetId={target}"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn login(app: &TestApp, email: &str, expect: u16) -> Value {
+    app.post(
+        "/api/auth/login",
+        None,
+        json!({"email": email, "password": PASSWORD}),
+        expect,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn suspension_stops_access_refresh_and_login_until_reinstated() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let user = app.register().await;
+    let second_login = session_from(&login(&app, &user.email, 200).await);
+
+    let out = app
+        .post(
+            &format!("/api/admin/users/{}/suspend", user.user_id),
+            Some(&admin.access),
+            json!({"reason": "fraud"}),
+            200,
+        )
+        .await;
+    assert_eq!(out["status"], "suspended");
+
+    // The access token the user already holds stops working at once.
+    let denied = app.get("/api/auth/me", Some(&user.access), 403).await;
+    assert_eq!(error_code(&denied), "account_suspended");
+    // Every refresh token, of every login, is dead.
+    for refresh in [&user.refresh, &second_login.refresh] {
+        let body = app
+            .post(
+                "/api/auth/refresh",
+                None,
+                json!({"refreshToken": refresh}),
+                403,
+            )
+            .await;
+        assert_eq!(error_code(&body), "account_suspended");
+    }
+    assert_eq!(
+        error_code(&login(&app, &user.email, 403).await),
+        "account_suspended"
+    );
+
+    let out = app
+        .post(
+            &format!("/api/admin/users/{}/reinstate", user.user_id),
+            Some(&admin.access),
+            json!({"reason": "appeal accepted"}),
+            200,
+        )
+        .await;
+    assert_eq!(out["status"], "active");
+    let again = session_from(&login(&app, &user.email, 200).await);
+    app.get("/api/auth/me", Some(&again.access), 200).await;
+    // The refresh tokens revoked by the suspension stay revoked.
+    let stale = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": user.refresh}),
+            401,
+        )
+        .await;
+    assert_eq!(error_code(&stale), "invalid_refresh_token");
+
+    // Newest first, with before/after and the reason.
+    let audit = audit_of(&app, &admin, &user.user_id).await;
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0]["action"], "user.reinstate");
+    assert_eq!(audit[0]["before"]["status"], "suspended");
+    assert_eq!(audit[0]["after"]["status"], "active");
+    assert_eq!(audit[1]["action"], "user.suspend");
+    assert_eq!(audit[1]["adminId"], admin.user_id);
+    assert_eq!(audit[1]["targetType"], "user");
+    assert_eq!(audit[1]["reason"], "fraud");
+    assert_eq!(audit[1]["before"]["status"], "active");
+    assert_eq!(audit[1]["after"]["status"], "suspended");
+    let by_action = app
+        .get(
+            &format!(
+                "/api/admin/audit?action=user.suspend&targetId={}",
+                user.user_id
+            ),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(by_action["total"], 1);
+}
+
+#[tokio::test]
+async fn suspension_closes_the_users_sse_streams_on_every_instance() {
+    let url = redis_url();
+    let vars = [("REDIS_URL", url.as_str())];
+    let one = TestApp::spawn_with(&vars).await;
+    let two = TestApp::spawn_with(&vars).await;
+    let admin = two.admin().await;
+    let user = one.register().await;
+    let bystander = one.register().await;
+
+    let mut stream = open(&one, Cred::Bearer(&user.access), None).await;
+    let _other = open(&one, Cred::Bearer(&bystander.access), None).await;
+    two.post(
+        &format!("/api/admin/users/{}/suspend", user.user_id),
+        Some(&admin.access),
+        json!({"reason": "abuse"}),
+        200,
+    )
+    .await;
+
+    // The last thing the stream carries is the suspension, then it ends.
+    let seen = timeout(WAIT, async {
+        let mut seen = Vec::new();
+        while let Some(frame) = stream.next_frame().await {
+            seen.extend(frame.event);
+        }
+        seen
+    })
+    .await
+    .expect("the suspended user's stream is closed");
+    assert_eq!(seen.last().map(String::as_str), Some("account.suspended"));
+    // Reopening is refused.
+    let res = try_open(&one, Cred::Bearer(&user.access), None).await;
+    assert_eq!(res.status(), 403);
+    // Someone else's stream stays open.
+    assert_eq!(one.state.notifications.hub.counts(), (1, 1));
+}
+
+#[tokio::test]
+async fn an_admin_cannot_suspend_or_demote_themself_and_roles_change_with_audit() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let me = &admin.user_id;
+    let body = app
+        .post(
+            &format!("/api/admin/users/{me}/suspend"),
+            Some(&admin.access),
+            json!({"reason": "oops"}),
+            409,
+        )
+        .await;
+    assert_eq!(error_code(&body), "cannot_modify_self");
+    let body = app
+        .call(
+            Method::PATCH,
+            &format!("/api/admin/users/{me}/role"),
+            Some(&admin.access),
+            Some(json!({"role": "user"})),
+            409,
+        )
+        .await;
+    assert_eq!(error_code(&body), "cannot_modify_self");
+    app.get("/api/auth/me", Some(&admin.access), 200).await;
+    assert!(audit_of(&app, &admin, me).await.is_empty());
+
+    // Bad input changes nothing.
+    let user = app.register().await;
+    let path = format!("/api/admin/users/{}/role", user.user_id);
+    app.call(
+        Method::PATCH,
+        &path,
+        Some(&admin.access),
+        Some(json!({"role": "root"})),
+        422,
+    )
+    .await;
+    app.post(
+        &format!("/api/admin/users/{}/suspend", user.user_id),
+        Some(&admin.access),
+        json!({"reason": ""}),
+        422,
+    )
+    .await;
+    app.post(
+        "/api/admin/users/01JZZZZZZZZZZZZZZZZZZZZZZZ/suspend",
+        Some(&admin.access),
+        json!({"reason": "x"}),
+        404,
+    )
+    .await;
+    assert!(audit_of(&app, &admin, &user.user_id).await.is_empty());
+
+    let out = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin.access),
+            Some(json!({"role": "admin"})),
+            200,
+        )
+        .await;
+    assert_eq!(out["role"], "admin");
+    // The promoted user's existing token now passes the admin check.
+    app.get("/api/admin/users", Some(&user.access), 200).await;
+    let audit = audit_of(&app, &admin, &user.user_id).await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["action"], "user.role");
+    assert_eq!(audit[0]["before"]["role"], "user");
+    assert_eq!(audit[0]["after"]["role"], "admin");
 }
