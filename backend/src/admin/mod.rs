@@ -4,6 +4,7 @@
 //! [`AdminUser`]: crate::auth::AdminUser
 
 pub mod audit;
+mod pages;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -11,5 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    users::router().merge(audit::router())
+    users::router()
+        .merge(pages::router())
+        .merge(audit::router())
 }

@@ -5,6 +5,7 @@ use tokio::time::timeout;
 use crate::{
     common::{PASSWORD, Session, TestApp, error_code, redis_url, session_from},
     events::{Cred, WAIT, open, try_open},
+    pages::published_page,
 };
 
 #[tokio::test]
@@ -297,4 +298,108 @@ async fn an_admin_cannot_suspend_or_demote_themself_and_roles_change_with_audit(
     assert_eq!(audit[0]["action"], "user.role");
     assert_eq!(audit[0]["before"]["role"], "user");
     assert_eq!(audit[0]["after"]["role"], "admin");
+}
+
+#[tokio::test]
+async fn pages_are_listed_unpublished_with_a_notice_and_deleted_with_audit() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let id = page["id"].as_str().unwrap();
+    let slug = page["slug"].as_str().unwrap();
+
+    let found = app
+        .get(
+            &format!("/api/admin/pages?q={slug}&status=published"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["id"], id);
+    assert_eq!(found["items"][0]["ownerId"], owner.user_id);
+    let drafts = app
+        .get(
+            &format!("/api/admin/pages?q={slug}&status=draft"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(drafts["total"], 0);
+    app.get("/api/admin/pages?status=gone", Some(&admin.access), 422)
+        .await;
+
+    let mut owner_stream = open(&app, Cred::Bearer(&owner.access), None).await;
+    app.post(
+        &format!("/api/admin/pages/{id}/unpublish"),
+        Some(&admin.access),
+        json!({}),
+        422,
+    )
+    .await;
+    let out = app
+        .post(
+            &format!("/api/admin/pages/{id}/unpublish"),
+            Some(&admin.access),
+            json!({"reason": "copyrighted photos"}),
+            200,
+        )
+        .await;
+    assert_eq!(out["status"], "draft");
+    app.get(&format!("/api/public/pages/{slug}"), None, 404)
+        .await;
+    let notice = timeout(WAIT, async {
+        loop {
+            let frame = owner_stream.next_frame().await.expect("stream stays open");
+            if frame.event.as_deref() == Some("page.unpublished") {
+                return frame.json();
+            }
+        }
+    })
+    .await
+    .expect("the owner is notified");
+    assert_eq!(notice["pageId"], id);
+    assert_eq!(notice["reason"], "copyrighted photos");
+    // A second unpublish is refused and not recorded.
+    let again = app
+        .post(
+            &format!("/api/admin/pages/{id}/unpublish"),
+            Some(&admin.access),
+            json!({"reason": "again"}),
+            409,
+        )
+        .await;
+    assert_eq!(error_code(&again), "page_not_published");
+
+    app.call(
+        Method::DELETE,
+        &format!("/api/admin/pages/{id}"),
+        Some(&admin.access),
+        None,
+        204,
+    )
+    .await;
+    app.get(&format!("/api/pages/{id}"), Some(&owner.access), 404)
+        .await;
+    app.call(
+        Method::DELETE,
+        &format!("/api/admin/pages/{id}"),
+        Some(&admin.access),
+        None,
+        404,
+    )
+    .await;
+
+    let audit = audit_of(&app, &admin, id).await;
+    let actions: Vec<_> = audit
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["page.delete", "page.unpublish"]);
+    assert_eq!(audit[0]["before"]["status"], "draft");
+    assert_eq!(audit[0]["after"], Value::Null);
+    assert_eq!(audit[1]["before"]["status"], "published");
+    assert_eq!(audit[1]["after"]["status"], "draft");
+    assert_eq!(audit[1]["reason"], "copyrighted photos");
 }
