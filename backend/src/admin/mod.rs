@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod pages;
+mod payments;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -14,5 +15,6 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     users::router()
         .merge(pages::router())
+        .merge(payments::router())
         .merge(audit::router())
 }

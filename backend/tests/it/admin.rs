@@ -5,7 +5,9 @@ use tokio::time::timeout;
 use crate::{
     common::{PASSWORD, Session, TestApp, error_code, redis_url, session_from},
     events::{Cred, WAIT, open, try_open},
+    fake_portone::FakePortOne,
     pages::published_page,
+    payments::{PRICE, paid_page, spawn as payments_app},
 };
 
 #[tokio::test]
@@ -402,4 +404,118 @@ async fn pages_are_listed_unpublished_with_a_notice_and_deleted_with_audit() {
     assert_eq!(audit[1]["before"]["status"], "published");
     assert_eq!(audit[1]["after"]["status"], "draft");
     assert_eq!(audit[1]["reason"], "copyrighted photos");
+}
+
+#[tokio::test]
+async fn payments_are_filtered_inspected_and_refunded_through_portone_with_audit() {
+    let fake = FakePortOne::start().await;
+    let app = payments_app(&fake.base_url, &[]).await;
+    let admin = app.admin().await;
+    let owner = app.register().await;
+    let (_page, pay) = paid_page(&app, &fake, &owner).await;
+
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let listed = app
+        .get(
+            &format!("/api/admin/payments?status=paid&suspicious=false&from={since}&perPage=100"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    let ids: Vec<_> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    assert!(ids.contains(&json!(pay)), "{listed}");
+    let before_it = app
+        .get(
+            &format!("/api/admin/payments?status=paid&to={since}&perPage=100"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert!(
+        !before_it["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == pay.as_str())
+    );
+    let suspicious = app
+        .get(
+            "/api/admin/payments?suspicious=true&perPage=100",
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert!(
+        suspicious["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["status"] == "suspicious")
+    );
+    app.get("/api/admin/payments?status=lost", Some(&admin.access), 422)
+        .await;
+
+    let path = format!("/api/admin/payments/{pay}/refund");
+    app.post(
+        &path,
+        Some(&admin.access),
+        json!({"reason": "x", "amount": PRICE + 1}),
+        422,
+    )
+    .await;
+    assert!(fake.cancel_requests().is_empty());
+    let partial = app
+        .post(
+            &path,
+            Some(&admin.access),
+            json!({"reason": "late delivery", "amount": 5_000}),
+            200,
+        )
+        .await;
+    assert_eq!(partial["status"], "partially_cancelled");
+    assert_eq!(partial["cancelledAmount"], 5_000);
+    assert_eq!(fake.cancel_requests()[0]["requester"], "ADMIN");
+    assert_eq!(fake.cancel_requests()[0]["amount"], 5_000);
+
+    let detail = app
+        .get(
+            &format!("/api/admin/payments/{pay}"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(detail["payment"]["cancelledAmount"], 5_000);
+    assert_eq!(detail["provider"]["cancelled"], 5_000);
+    assert_eq!(detail["provider"]["status"], "PARTIAL_CANCELLED");
+
+    let rest = app
+        .post(
+            &path,
+            Some(&admin.access),
+            json!({"reason": "refund the rest"}),
+            200,
+        )
+        .await;
+    assert_eq!(rest["status"], "cancelled");
+    assert_eq!(rest["cancelledAmount"], PRICE);
+    let done = app
+        .post(&path, Some(&admin.access), json!({"reason": "again"}), 409)
+        .await;
+    assert_eq!(error_code(&done), "payment_not_refundable");
+
+    let audit = audit_of(&app, &admin, &pay).await;
+    assert_eq!(audit.len(), 2);
+    assert!(audit.iter().all(|a| a["action"] == "payment.refund"));
+    assert_eq!(audit[1]["before"]["cancelledAmount"], 0);
+    assert_eq!(audit[1]["after"]["cancelledAmount"], 5_000);
+    assert_eq!(audit[1]["reason"], "late delivery");
+    assert_eq!(audit[0]["after"]["status"], "cancelled");
+    app.get("/api/admin/payments/pay_nope", Some(&admin.access), 404)
+        .await;
 }
