@@ -6,6 +6,7 @@
 pub mod audit;
 mod pages;
 mod payments;
+mod stats;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -16,5 +17,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     users::router()
         .merge(pages::router())
         .merge(payments::router())
+        .merge(stats::router())
         .merge(audit::router())
 }

@@ -519,3 +519,40 @@ async fn payments_are_filtered_inspected_and_refunded_through_portone_with_audit
     app.get("/api/admin/payments/pay_nope", Some(&admin.access), 404)
         .await;
 }
+
+/// Other tests share the database, so figures are checked as lower bounds; the exact
+/// revenue arithmetic is a unit test in `admin::stats`.
+#[tokio::test]
+async fn stats_count_users_pages_rsvps_chat_and_daily_revenue() {
+    let fake = FakePortOne::start().await;
+    let app = payments_app(&fake.base_url, &[]).await;
+    let admin = app.admin().await;
+    let owner = app.register().await;
+    published_page(&app, &owner).await;
+    paid_page(&app, &fake, &owner).await;
+    app.post(
+        &format!("/api/admin/users/{}/suspend", owner.user_id),
+        Some(&admin.access),
+        json!({"reason": "test"}),
+        200,
+    )
+    .await;
+
+    let stats = app.get("/api/admin/stats", Some(&admin.access), 200).await;
+    assert!(stats["users"]["total"].as_u64().unwrap() >= 2);
+    assert!(stats["users"]["suspended"].as_u64().unwrap() >= 1);
+    assert!(stats["pages"]["published"].as_u64().unwrap() >= 1);
+    assert!(stats["pages"]["total"].as_u64().unwrap() >= 2);
+    assert!(stats["rsvps"].is_u64());
+    assert!(stats["chat"]["sessions"].is_u64());
+    assert!(stats["chat"]["activeLast24h"].is_u64());
+    let days = stats["revenueByDay"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Seoul)
+        .date_naive()
+        .to_string();
+    assert_eq!(days[29]["date"], today.as_str());
+    let sum: i64 = days.iter().map(|d| d["netKrw"].as_i64().unwrap()).sum();
+    assert_eq!(stats["revenueTotalKrw"], sum);
+}
