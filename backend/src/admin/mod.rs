@@ -4,6 +4,7 @@
 //! [`AdminUser`]: crate::auth::AdminUser
 
 pub mod audit;
+mod guestbook;
 mod pages;
 mod payments;
 mod stats;
@@ -16,6 +17,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     users::router()
         .merge(pages::router())
+        .merge(guestbook::router())
         .merge(payments::router())
         .merge(stats::router())
         .merge(audit::router())

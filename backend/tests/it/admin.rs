@@ -556,3 +556,86 @@ async fn stats_count_users_pages_rsvps_chat_and_daily_revenue() {
     let sum: i64 = days.iter().map(|d| d["netKrw"].as_i64().unwrap()).sum();
     assert_eq!(stats["revenueTotalKrw"], sum);
 }
+
+#[tokio::test]
+async fn guestbook_entries_are_hidden_and_shown_across_pages_with_audit() {
+    let app = TestApp::spawn_with(&[("PUBLIC_WRITE_RATE_PER_IP", "10000")]).await;
+    let admin = app.admin().await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let (page_id, slug) = (page["id"].as_str().unwrap(), page["slug"].as_str().unwrap());
+    let entry = app
+        .post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            json!({"name": "하객", "message": "광고 스팸", "password": "1234"}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public_count = || async {
+        app.get(&format!("/api/public/pages/{slug}/guestbook"), None, 200)
+            .await["total"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(public_count().await, 1);
+
+    let listed = app
+        .get(
+            &format!("/api/admin/guestbook?pageId={page_id}&hidden=false"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["id"], entry.as_str());
+    assert!(listed["items"][0].get("passwordHash").is_none());
+
+    let out = app
+        .post(
+            &format!("/api/admin/guestbook/{entry}/hide"),
+            Some(&admin.access),
+            json!({"reason": "spam"}),
+            200,
+        )
+        .await;
+    assert_eq!(out["hidden"], true);
+    assert_eq!(public_count().await, 0);
+    let hidden = app
+        .get(
+            &format!("/api/admin/guestbook?pageId={page_id}&hidden=true"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(hidden["total"], 1);
+
+    app.post(
+        &format!("/api/admin/guestbook/{entry}/unhide"),
+        Some(&admin.access),
+        json!({}),
+        200,
+    )
+    .await;
+    assert_eq!(public_count().await, 1);
+    app.post(
+        "/api/admin/guestbook/01JZZZZZZZZZZZZZZZZZZZZZZZ/hide",
+        Some(&admin.access),
+        json!({}),
+        404,
+    )
+    .await;
+
+    let audit = audit_of(&app, &admin, &entry).await;
+    let actions: Vec<_> = audit
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["guestbook.unhide", "guestbook.hide"]);
+    assert_eq!(audit[1]["before"]["hidden"], false);
+    assert_eq!(audit[1]["after"]["hidden"], true);
+    assert_eq!(audit[1]["reason"], "spam");
+}
