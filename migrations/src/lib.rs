@@ -16,6 +16,7 @@ mod m20261123_000010_create_files;
 mod m20261123_000020_create_payments;
 mod m20261123_000021_create_payment_webhooks;
 mod m20261123_000030_create_chat;
+mod m20261123_000050_create_admin_audit_log;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000030_create_chat::Migration),
             Box::new(m20261123_000020_create_payments::Migration),
             Box::new(m20261123_000021_create_payment_webhooks::Migration),
+            Box::new(m20261123_000050_create_admin_audit_log::Migration),
         ]
     }
 }

@@ -3,6 +3,11 @@
 //!
 //! [`AdminUser`]: crate::auth::AdminUser
 
+pub mod audit;
+mod guestbook;
+mod pages;
+mod payments;
+mod stats;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -11,4 +16,9 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     users::router()
+        .merge(pages::router())
+        .merge(guestbook::router())
+        .merge(payments::router())
+        .merge(stats::router())
+        .merge(audit::router())
 }

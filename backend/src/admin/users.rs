@@ -1,21 +1,34 @@
 use axum::{Json, extract::State};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
+use super::audit;
 use crate::{
-    auth::{AdminUser, UserOut},
-    db::user,
-    error::{ErrorBody, Result},
-    extract::{Query, validation_error},
+    auth::{AdminUser, UserOut, refresh},
+    db::{
+        begin_write,
+        user::{self, Role, Status},
+    },
+    error::{Error, ErrorBody, Result},
+    events::{ACCOUNT_SUSPENDED, DomainEvent},
+    extract::{Path, Query, ValidatedJson, validation_error},
     pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users))
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(suspend_user))
+        .routes(routes!(reinstate_user))
+        .routes(routes!(change_role))
 }
 
 #[derive(Deserialize, Validate, IntoParams)]
@@ -47,4 +60,171 @@ async fn list_users(
     }
     let query = query.order_by_desc(user::Column::Id);
     Ok(Json(paginate(&state.db, query, page, UserOut::from).await?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasonIn {
+    /// Why; kept in the audit log.
+    #[validate(length(min = 1, max = 500))]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionalReasonIn {
+    #[validate(length(max = 500))]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleIn {
+    pub role: Role,
+    #[validate(length(max = 500))]
+    pub reason: Option<String>,
+}
+
+fn not_on_self(admin: &AdminUser, id: &str, what: &str) -> Result<()> {
+    if admin.0.id == id {
+        return Err(Error::conflict(
+            "cannot_modify_self",
+            format!("an admin cannot {what} their own account"),
+        ));
+    }
+    Ok(())
+}
+
+async fn load_user<C: ConnectionTrait>(db: &C, id: &str) -> Result<user::Model> {
+    user::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("user"))
+}
+
+/// Changes one user in a transaction with its audit record and, for a suspension, the
+/// revocation of every refresh token. A change to the current value is a no-op and
+/// is not recorded.
+async fn change_user(
+    state: &AppState,
+    admin: &AdminUser,
+    id: &str,
+    action: &'static str,
+    reason: Option<&str>,
+    apply: impl FnOnce(&mut user::ActiveModel),
+) -> Result<(user::Model, bool)> {
+    let txn = begin_write(&state.db).await?;
+    let before = load_user(&txn, id).await?;
+    let mut active: user::ActiveModel = before.clone().into();
+    apply(&mut active);
+    if !active.is_changed() {
+        return Ok((before, false));
+    }
+    let after = active.update(&txn).await?;
+    if after.status == Status::Suspended {
+        refresh::revoke_all_for_user(&txn, &after.id).await?;
+    }
+    audit::record(
+        &txn,
+        audit::Entry {
+            admin_id: &admin.0.id,
+            action,
+            target_type: "user",
+            target_id: &after.id,
+            before: audit::snapshot(&UserOut::from(before)),
+            after: audit::snapshot(&UserOut::from(after.clone())),
+            reason,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(admin_id = %admin.0.id, user_id = %after.id, action, "admin changed a user");
+    Ok((after, true))
+}
+
+/// Suspends a user: their access tokens stop working at once (every request reads the
+/// user row), every refresh token is revoked in the same transaction, and their open
+/// SSE streams on every instance are closed.
+#[utoipa::path(post, path = "/users/{id}/suspend", tag = "admin", security(("bearer" = [])), request_body = ReasonIn,
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "own account", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn suspend_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    ValidatedJson(input): ValidatedJson<ReasonIn>,
+) -> Result<Json<UserOut>> {
+    not_on_self(&admin, &id, "suspend")?;
+    let (row, _) = change_user(
+        &state,
+        &admin,
+        &id,
+        "user.suspend",
+        Some(&input.reason),
+        |u| {
+            u.status = Set(Status::Suspended);
+        },
+    )
+    .await?;
+    // Also for a repeated call: a stream that slipped in closes too.
+    state.events.publish(DomainEvent::new(
+        ACCOUNT_SUSPENDED,
+        vec![row.id.clone()],
+        json!({"userId": row.id}),
+    ));
+    Ok(Json(row.into()))
+}
+
+/// Lifts a suspension; the user can log in again (old refresh tokens stay revoked).
+#[utoipa::path(post, path = "/users/{id}/reinstate", tag = "admin", security(("bearer" = [])), request_body = OptionalReasonIn,
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn reinstate_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    ValidatedJson(input): ValidatedJson<OptionalReasonIn>,
+) -> Result<Json<UserOut>> {
+    let (row, _) = change_user(
+        &state,
+        &admin,
+        &id,
+        "user.reinstate",
+        input.reason.as_deref(),
+        |u| {
+            u.status = Set(Status::Active);
+        },
+    )
+    .await?;
+    Ok(Json(row.into()))
+}
+
+/// Makes a user an admin or an ordinary user. An admin cannot demote themself.
+#[utoipa::path(patch, path = "/users/{id}/role", tag = "admin", security(("bearer" = [])), request_body = RoleIn,
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "own account", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn change_role(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    ValidatedJson(input): ValidatedJson<RoleIn>,
+) -> Result<Json<UserOut>> {
+    not_on_self(&admin, &id, "change the role of")?;
+    let (row, _) = change_user(
+        &state,
+        &admin,
+        &id,
+        "user.role",
+        input.reason.as_deref(),
+        |u| {
+            u.role = Set(input.role);
+        },
+    )
+    .await?;
+    Ok(Json(row.into()))
 }

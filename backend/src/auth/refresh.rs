@@ -90,6 +90,15 @@ pub async fn rotate(
         return Err(invalid());
     };
 
+    let user = user::Entity::find_by_id(row.user_id.clone())
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid)?;
+    // Checked first: suspension revokes every token, and the client should learn why
+    // its session ended rather than see a generic invalid token.
+    if user.status != Status::Active {
+        return Err(Error::forbidden("account is suspended").into_code("account_suspended"));
+    }
     if row.revoked_at.is_some() {
         revoke_family(&txn, &row.family_id).await?;
         txn.commit().await?;
@@ -98,13 +107,6 @@ pub async fn rotate(
     }
     if row.expires_at <= Utc::now() {
         return Err(invalid());
-    }
-    let user = user::Entity::find_by_id(row.user_id.clone())
-        .one(&txn)
-        .await?
-        .ok_or_else(invalid)?;
-    if user.status != Status::Active {
-        return Err(Error::forbidden("account is suspended").into_code("account_suspended"));
     }
 
     // Conditional update: of two concurrent uses of one token only one can win; the

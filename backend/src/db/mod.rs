@@ -22,6 +22,7 @@ macro_rules! timestamped_active_model {
 }
 pub(crate) use timestamped_active_model;
 
+pub mod admin_audit_log;
 pub mod chat_message;
 pub mod chat_read;
 pub mod chat_session;

@@ -123,6 +123,14 @@ impl Hub {
         delivered
     }
 
+    /// Ends every stream of `user_id` on this instance (a suspended account): dropping
+    /// the senders ends each stream once it has sent what it already holds.
+    pub fn close_user(&self, user_id: &str) -> usize {
+        self.lock()
+            .remove(user_id)
+            .map_or(0, |of_user| of_user.len())
+    }
+
     /// (connected users, open streams) on this instance.
     pub fn counts(&self) -> (usize, usize) {
         let streams = self.lock();
@@ -157,6 +165,12 @@ pub fn spawn_dispatcher(
                 memory.record(&event.user_ids, &outgoing);
             }
             let delivered = notifications.hub.deliver(&event.user_ids, &outgoing);
+            // Travels like any event, so every instance closes the streams it holds.
+            if event.event_type == super::ACCOUNT_SUSPENDED {
+                for user_id in &event.user_ids {
+                    notifications.hub.close_user(user_id);
+                }
+            }
             tracing::debug!(event_type = event.event_type, id = %event.id, delivered, "event dispatched");
         }
     });

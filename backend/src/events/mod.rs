@@ -87,6 +87,10 @@ impl EventPublisher for InProcessEvents {
     }
 }
 
+/// Sent to a user when an admin suspends them; it is the last event their open streams
+/// carry: every instance closes that user's streams after delivering it.
+pub const ACCOUNT_SUSPENDED: &str = "account.suspended";
+
 /// The event names the SSE stream announces (modules may add more).
 pub const EVENT_TYPES: &[&str] = &[
     "rsvp.received",
@@ -96,6 +100,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "file.uploaded",
     "page.published",
     "chat.reply.completed",
+    ACCOUNT_SUSPENDED,
+    "page.unpublished",
 ];
 
 /// Turns an event name that arrived over Redis back into the `&'static str` that

@@ -17,35 +17,35 @@ use crate::{
 };
 
 /// Every wait in this file is bounded by this.
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// Guestbook posts are rate-limited per IP; every test posts from 127.0.0.1.
 const WRITES: (&str, &str) = ("PUBLIC_WRITE_RATE_PER_IP", "10000");
 
 /// One frame of a `text/event-stream`.
 #[derive(Debug, Default, Clone)]
-struct Frame {
-    event: Option<String>,
+pub(crate) struct Frame {
+    pub(crate) event: Option<String>,
     id: Option<String>,
-    data: String,
+    pub(crate) data: String,
     comments: Vec<String>,
 }
 
 impl Frame {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.data).expect("event data is JSON")
     }
 }
 
 /// A small SSE reader over a streaming reqwest response.
-struct SseReader {
+pub(crate) struct SseReader {
     res: reqwest::Response,
     buf: String,
 }
 
 impl SseReader {
     /// The next frame, or `None` when the server closed the stream.
-    async fn next_frame(&mut self) -> Option<Frame> {
+    pub(crate) async fn next_frame(&mut self) -> Option<Frame> {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let raw: String = self.buf.drain(..end + 2).collect();
@@ -91,13 +91,17 @@ impl SseReader {
     }
 }
 
-enum Cred<'a> {
+pub(crate) enum Cred<'a> {
     Bearer(&'a str),
     Cookie(&'a str),
     Ticket(&'a str),
 }
 
-async fn try_open(app: &TestApp, cred: Cred<'_>, last_event_id: Option<&str>) -> reqwest::Response {
+pub(crate) async fn try_open(
+    app: &TestApp,
+    cred: Cred<'_>,
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
     let mut req = app.http.get(format!("{}/api/events/sse", app.base));
     req = match cred {
         Cred::Bearer(t) => req.bearer_auth(t),
@@ -114,7 +118,7 @@ async fn try_open(app: &TestApp, cred: Cred<'_>, last_event_id: Option<&str>) ->
 }
 
 /// Opens a stream and waits for its greeting, so it is registered when this returns.
-async fn open(app: &TestApp, cred: Cred<'_>, last_event_id: Option<&str>) -> SseReader {
+pub(crate) async fn open(app: &TestApp, cred: Cred<'_>, last_event_id: Option<&str>) -> SseReader {
     let res = try_open(app, cred, last_event_id).await;
     assert_eq!(
         res.status(),

@@ -15,13 +15,13 @@ use crate::{
 };
 
 const WEBHOOK_KEY: &[u8] = b"mocheong-test-webhook-signing-key";
-const PRICE: i64 = 19_900;
+pub(crate) const PRICE: i64 = 19_900;
 
 fn webhook_secret() -> String {
     format!("whsec_{}", STANDARD.encode(WEBHOOK_KEY))
 }
 
-async fn spawn(fake_url: &str, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn(fake_url: &str, extra: &[(&str, &str)]) -> TestApp {
     // Server-side errors (and the audit trail) show up in a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -156,7 +156,11 @@ fn events(rx: &mut Receiver<backend::events::DomainEvent>, kind: &str, payment_i
 }
 
 /// A page whose premium plan has been paid and applied.
-async fn paid_page(app: &TestApp, fake: &FakePortOne, owner: &Session) -> (String, String) {
+pub(crate) async fn paid_page(
+    app: &TestApp,
+    fake: &FakePortOne,
+    owner: &Session,
+) -> (String, String) {
     let page = page_id(app, owner).await;
     let pay = prepare(app, owner, &page).await;
     fake.pay(&pay, PRICE);
