@@ -22,6 +22,11 @@ class ChatClient:
         self._new = threading.Condition(self._lock)
         self.token = token
         self.connect_error: Any = None
+        self.disconnected = threading.Event()
+
+        @self.sio.on("disconnect", namespace=NS)
+        def gone(*_args):
+            self.disconnected.set()
 
         @self.sio.on("connect_error", namespace=NS)
         def refused(data):

@@ -337,3 +337,41 @@ def test_history_is_paged_newest_first_by_cursor(stack, couple, clients, api):
     Api(stack.b1.base).req("GET", f"/api/chat/sessions/{sid}/messages", stranger["token"], expect=404)
     sessions = api.req("GET", f"/api/pages/{page['id']}/chat/sessions", owner["token"])
     assert sessions[0]["id"] == sid and sessions[0]["active"] is True
+
+
+def test_suspension_closes_the_users_sockets_on_every_instance(stack, couple, clients, api):
+    import os
+    import subprocess
+    import uuid
+
+    from .stack import BACKEND_BIN, JWT_SECRET
+
+    owner, editor, page = couple
+    # The first admin comes from the command line, never from an endpoint.
+    email = f"admin-{uuid.uuid4().hex[:10]}@example.com"
+    subprocess.run(
+        [str(BACKEND_BIN), "create-admin", "--email", email, "--name", "ops"],
+        env={
+            **os.environ,
+            "DATABASE_URL": stack.database_url,
+            "JWT_SECRET": JWT_SECRET,
+            "DATA_DIR": str(stack.workdir / "data"),
+            "ADMIN_PASSWORD": "correct horse 42",
+        },
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    admin = api.req("POST", "/api/auth/login", json={"email": email, "password": "correct horse 42"})
+    victim = clients(stack.b1.base, editor["token"]).connect()
+    bystander = clients(stack.b1.base, owner["token"]).connect()
+    join(victim, page)
+    join(bystander, page)
+    # Suspended through the other instance: the event crosses Redis.
+    Api(stack.b2.base).req(
+        "POST", f"/api/admin/users/{editor['id']}/suspend", admin["accessToken"], {"reason": "abuse"}
+    )
+    assert victim.disconnected.wait(10), "the suspended user's socket is closed"
+    assert not bystander.disconnected.is_set(), "other users stay connected"
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        clients(stack.b2.base, editor["token"]).connect()

@@ -59,6 +59,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
         gateway::on_connect.with(gateway::authenticate_socket),
     );
 
+    disconnect_suspended(state, io.clone());
+
     let redis_client = state
         .cfg
         .redis_url
@@ -79,6 +81,38 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
         );
     }
     (layer, io)
+}
+
+/// A suspended account loses its open sockets at once, on every instance: the
+/// `account.suspended` event reaches each instance's subscribers (new connections
+/// are already refused by the handshake, which reads the user row).
+fn disconnect_suspended(state: &AppState, io: SocketIo) {
+    let mut events = state.events.subscribe();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                e = events.recv() => e,
+            };
+            match event {
+                Ok(e) if e.event_type == crate::events::ACCOUNT_SUSPENDED => {
+                    let Some(ns) = io.of(NAMESPACE) else { continue };
+                    for socket in ns.sockets() {
+                        let suspended = socket
+                            .extensions
+                            .get::<gateway::SocketUser>()
+                            .is_some_and(|u| e.user_ids.contains(&u.0.id));
+                        if suspended {
+                            let _ = socket.disconnect();
+                        }
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// The room hears an `error` item for a message the agent never received, within

@@ -43,7 +43,12 @@ pub fn spawn(state: AppState, client: redis::Client, shutdown: CancellationToken
             }
             // A connection of its own: a blocking XREADGROUP must not hold up the
             // shared multiplexed connection.
-            match client.get_multiplexed_async_connection().await {
+            // No client-side response timeout: XREADGROUP BLOCK waits on purpose.
+            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+            match client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+            {
                 Ok(mut conn) => {
                     if let Err(e) = consume(&state, &mut conn, &stream, &consumer, &shutdown).await
                     {
