@@ -208,36 +208,30 @@ async fn open_client(
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
-        let mut local = Vec::with_capacity(4096);
         loop {
             tokio::select! {
-                out = rx.recv() => match out {
-                    Some(text) => { if sink.send(Message::text(text)).await.is_err() { break; } }
-                    None => break,
-                },
-                msg = stream.next() => {
-                    let Some(Ok(msg)) = msg else { break };
-                    let Ok(text) = msg.to_text() else { continue };
-                    if text == "2" {
-                        let _ = sink.send(Message::text("3")).await;
-                    } else if let Some(body) = text.strip_prefix("42/chat,[\"newMessage\",") {
-                        // Cheap parse: only the timestamp is needed.
-                        if let Some(pos) = body.find("\"bench_ts\":") {
-                            let digits: String = body[pos + 11..].chars().take_while(char::is_ascii_digit).collect();
-                            if let Ok(ts) = digits.parse::<u64>() {
-                                local.push(now_ns().saturating_sub(ts));
-                                delivered.fetch_add(1, Ordering::Relaxed);
-                                // Flushed at once: the report is read while clients live.
-                                if !local.is_empty() {
-                                    latencies.lock().unwrap().append(&mut local);
+                            out = rx.recv() => match out {
+                                Some(text) => { if sink.send(Message::text(text)).await.is_err() { break; } }
+                                None => break,
+                            },
+                            msg = stream.next() => {
+                                let Some(Ok(msg)) = msg else { break };
+                                let Ok(text) = msg.to_text() else { continue };
+                                if text == "2" {
+                                    let _ = sink.send(Message::text("3")).await;
+                                } else if let Some(body) = text.strip_prefix("42/chat,[\"newMessage\",") {
+                                    // Cheap parse: only the timestamp is needed.
+                                    if let Some(pos) = body.find("\"bench_ts\":") {
+                                        let digits: String = body[pos + 11..].chars().take_while(char::is_ascii_digit).collect();
+                                        if let Ok(ts) = digits.parse::<u64>() {
+            latencies.lock().unwrap().push(now_ns().saturating_sub(ts));
+                                            delivered.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                    }
                                 }
                             }
                         }
-                    }
-                }
-            }
         }
-        latencies.lock().unwrap().append(&mut local);
     });
     Ok(ClientHandle {
         room: room.to_owned(),

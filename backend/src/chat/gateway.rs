@@ -275,16 +275,11 @@ async fn chat_message(
         Ok((page, _)) => page,
         Err(_) => return refuse(&s, Some(ack), EVENT, "not_found", "room not found"),
     };
-    let session = crate::db::chat_session::Model {
-        id: current.session_id.clone(),
-        page_id: current.page_id.clone(),
-        started_by: String::new(),
-        created_at: chrono::Utc::now(),
-        updated_at: chrono::Utc::now(),
-    };
+    let session_id = current.session_id.clone();
     let (message, is_new) = match store::store_user_message(
         &rt.state.db,
-        &session,
+        &session_id,
+        &current.page_id,
         &user.id,
         text,
         data.client_msg_id.as_deref(),
@@ -298,19 +293,19 @@ async fn chat_message(
         &s,
         Some(ack),
         "message-accepted",
-        &json!({"message_id": message.id, "client_msg_id": message.client_msg_id, "session_id": session.id}),
+        &json!({"message_id": message.id, "client_msg_id": message.client_msg_id, "session_id": session_id}),
     );
     if !is_new {
         return;
     }
     let user_item = json!({
-        "session_id": session.id, "message_id": message.id, "role": "user", "type": "text",
+        "session_id": session_id, "message_id": message.id, "role": "user", "type": "text",
         "content": message.content, "user_id": user.id, "display_name": user.display_name,
         "created_at": message.created_at,
     });
     let _ = broadcast(
         &redis,
-        &session_channel(&session.id),
+        &session_channel(&session_id),
         "newMessage",
         &current.room,
         Some(s.id.to_string()),
@@ -326,7 +321,7 @@ async fn chat_message(
             .unwrap_or(Value::Null);
         let history = store::history(
             &rt.state.db,
-            &session.id,
+            &session_id,
             &message.id,
             rt.state.cfg.chat.history_turns,
         )
@@ -334,7 +329,7 @@ async fn chat_message(
         .unwrap_or_default();
         let request = AgentRequest {
             message: message.content.clone(),
-            session_id: session.id.clone(),
+            session_id: session_id.clone(),
             message_id: message.id.clone(),
             user_id: user.id.clone(),
             page_id: page.id.clone(),
@@ -350,7 +345,7 @@ async fn chat_message(
                 Some(e.to_string()),
             )
             .await;
-            super::publish_failure(&redis, &session.id, &message.id, &e.to_string()).await;
+            super::publish_failure(&redis, &session_id, &message.id, &e.to_string()).await;
         }
     });
 }

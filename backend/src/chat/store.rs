@@ -119,14 +119,15 @@ pub async fn active_session(
 /// stored message and `false` (nothing new to hand to the agent).
 pub async fn store_user_message(
     db: &DatabaseConnection,
-    session: &chat_session::Model,
+    session_id: &str,
+    page_id: &str,
     user_id: &str,
     text: &str,
     client_msg_id: Option<&str>,
 ) -> Result<(chat_message::Model, bool)> {
     if let Some(cid) = client_msg_id
         && let Some(existing) = chat_message::Entity::find()
-            .filter(chat_message::Column::SessionId.eq(session.id.clone()))
+            .filter(chat_message::Column::SessionId.eq(session_id))
             .filter(chat_message::Column::ClientMsgId.eq(cid))
             .one(db)
             .await?
@@ -135,8 +136,8 @@ pub async fn store_user_message(
     }
     let row = chat_message::ActiveModel {
         id: Set(new_id()),
-        session_id: Set(session.id.clone()),
-        page_id: Set(session.page_id.clone()),
+        session_id: Set(session_id.to_owned()),
+        page_id: Set(page_id.to_owned()),
         user_id: Set(Some(user_id.to_owned())),
         role: Set(Role::User),
         content: Set(text.to_owned()),
@@ -239,7 +240,7 @@ pub async fn messages_after(
 ) -> Result<Vec<MessageOut>> {
     let mut query =
         chat_message::Entity::find().filter(chat_message::Column::SessionId.eq(session_id));
-    let mut rows = match after {
+    let rows = match after {
         Some(cursor) => {
             query = query.filter(chat_message::Column::Id.gt(cursor));
             query
@@ -258,7 +259,6 @@ pub async fn messages_after(
             r
         }
     };
-    rows.dedup_by(|a, b| a.id == b.id);
     Ok(rows.into_iter().map(MessageOut::from).collect())
 }
 
