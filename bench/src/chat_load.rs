@@ -26,6 +26,9 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+/// How long one client may take to connect, authenticate and join its room.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Args {
     url: String,
     redis: String,
@@ -160,12 +163,38 @@ async fn open_client(
     room: &str,
     latencies: Arc<Mutex<Vec<u64>>>,
     delivered: Arc<AtomicU64>,
+    seen: Arc<Mutex<Vec<String>>>,
 ) -> anyhow::Result<ClientHandle> {
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .context("websocket connect")?;
     let (mut sink, mut stream) = ws.split();
+    // The next Engine.IO frame other than a ping; pings are answered on the way, as any
+    // client must (the server pings right after the open packet and closes the
+    // connection when no pong arrives within its ping timeout).
+    macro_rules! next_frame {
+        ($stage:literal) => {
+            loop {
+                let msg = stream
+                    .next()
+                    .await
+                    .context(concat!("closed ", $stage))?
+                    .context(concat!("failed ", $stage))?;
+                let text = msg.into_text()?;
+                seen.lock()
+                    .unwrap()
+                    .push(text.as_str().chars().take(60).collect());
+                if text.as_str() == "2" {
+                    sink.send(Message::text("3")).await?;
+                    continue;
+                }
+                break text;
+            }
+        };
+    }
     // Engine.IO open packet, then the namespace connect with the auth payload.
-    let open = stream.next().await.context("closed")??;
-    if !open.to_text()?.starts_with('0') {
+    let open = next_frame!("before the Engine.IO open packet");
+    if !open.starts_with('0') {
         bail!("unexpected open packet");
     }
     sink.send(Message::text(format!(
@@ -174,13 +203,12 @@ async fn open_client(
     )))
     .await?;
     loop {
-        let msg = stream.next().await.context("closed")??;
-        let text = msg.to_text()?;
+        let text = next_frame!("before the namespace connect");
         if text.starts_with("40/chat") {
             break;
         }
         if text.starts_with("44/chat") {
-            bail!("refused: {text}");
+            bail!("refused: {}", text.as_str());
         }
     }
     sink.send(Message::text(format!(
@@ -189,8 +217,7 @@ async fn open_client(
     )))
     .await?;
     let session_id = loop {
-        let msg = stream.next().await.context("closed")??;
-        let text = msg.to_text()?;
+        let text = next_frame!("before session-info");
         if let Some(body) = text.strip_prefix("42/chat,") {
             let v: Value = serde_json::from_str(body)?;
             if v[0] == "session-info" {
@@ -202,35 +229,31 @@ async fn open_client(
             if v[0] == "chat-error" {
                 bail!("join refused: {}", v[1]);
             }
-        } else if text == "2" {
-            sink.send(Message::text("3")).await?;
         }
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                            out = rx.recv() => match out {
-                                Some(text) => { if sink.send(Message::text(text)).await.is_err() { break; } }
-                                None => break,
-                            },
-                            msg = stream.next() => {
-                                let Some(Ok(msg)) = msg else { break };
-                                let Ok(text) = msg.to_text() else { continue };
-                                if text == "2" {
-                                    let _ = sink.send(Message::text("3")).await;
-                                } else if let Some(body) = text.strip_prefix("42/chat,[\"newMessage\",") {
-                                    // Cheap parse: only the timestamp is needed.
-                                    if let Some(pos) = body.find("\"bench_ts\":") {
-                                        let digits: String = body[pos + 11..].chars().take_while(char::is_ascii_digit).collect();
-                                        if let Ok(ts) = digits.parse::<u64>() {
-            latencies.lock().unwrap().push(now_ns().saturating_sub(ts));
-                                            delivered.fetch_add(1, Ordering::Relaxed);
-                                        }
-                                    }
-                                }
-                            }
+                out = rx.recv() => match out {
+                    Some(text) => {
+                        if sink.send(Message::text(text)).await.is_err() {
+                            break;
                         }
+                    }
+                    None => break,
+                },
+                msg = stream.next() => {
+                    let Some(Ok(msg)) = msg else { break };
+                    let Ok(text) = msg.to_text() else { continue };
+                    if text == "2" {
+                        let _ = sink.send(Message::text("3")).await;
+                    } else if let Some(ts) = bench_timestamp(text) {
+                        latencies.lock().unwrap().push(now_ns().saturating_sub(ts));
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
         }
     });
     Ok(ClientHandle {
@@ -238,6 +261,17 @@ async fn open_client(
         session_id,
         sender: tx,
     })
+}
+
+/// The `bench_ts` of a relayed `newMessage`, found without parsing the whole JSON.
+fn bench_timestamp(frame: &str) -> Option<u64> {
+    let body = frame.strip_prefix("42/chat,[\"newMessage\",")?;
+    let at = body.find("\"bench_ts\":")? + "\"bench_ts\":".len();
+    let digits = &body[at..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -302,6 +336,8 @@ async fn main() -> anyhow::Result<()> {
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
     let delivered = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
+    let failures = Mutex::new(Vec::new());
+    let mut failed = 0usize;
     let clients: Vec<ClientHandle> = futures::stream::iter(0..args.clients)
         .map(|i| {
             let room = format!("page-{}", room_ids[i % room_ids.len()]);
@@ -311,13 +347,45 @@ async fn main() -> anyhow::Result<()> {
                 Arc::clone(&latencies),
                 Arc::clone(&delivered),
             );
-            async move { open_client(&ws_url, &token, &room, lat, del).await }
+            async move {
+                let seen = Arc::new(Mutex::new(Vec::new()));
+                // A set-up that stalls is a failure to report, not a reason to hang.
+                tokio::time::timeout(
+                    SETUP_TIMEOUT,
+                    open_client(&ws_url, &token, &room, lat, del, Arc::clone(&seen)),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    bail!(
+                        "no session-info within {SETUP_TIMEOUT:?}; frames seen: {:?}",
+                        seen.lock().unwrap()
+                    )
+                })
+            }
         })
         .buffer_unordered(200)
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+        .filter_map(|r| match r {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let mut errors = failures.lock().unwrap();
+                if errors.len() < 5 {
+                    errors.push(format!("{e:#}"));
+                }
+                failed += 1;
+                None
+            }
+        })
+        .collect();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} clients failed to connect and join; first errors: {:?}",
+            args.clients,
+            failures.lock().unwrap()
+        );
+    }
     println!(
         "{} clients connected and joined in {:.1}s",
         clients.len(),

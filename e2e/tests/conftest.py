@@ -1,9 +1,11 @@
 import os
+import subprocess
+import uuid
 
 import pytest
 
 from .client import Api, ChatClient
-from .stack import Stack
+from .stack import BACKEND_BIN, JWT_SECRET, Stack
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +54,25 @@ def clients():
     yield make
     for c in made:
         c.disconnect()
+
+
+@pytest.fixture
+def admin_token(stack, api):
+    """An access token of a fresh admin. The first admin comes from the command line,
+    never from an endpoint."""
+    email = f"admin-{uuid.uuid4().hex[:10]}@example.com"
+    subprocess.run(
+        [str(BACKEND_BIN), "create-admin", "--email", email, "--name", "ops"],
+        env={
+            **os.environ,
+            "DATABASE_URL": stack.database_url,
+            "JWT_SECRET": JWT_SECRET,
+            "DATA_DIR": str(stack.workdir / "data"),
+            "ADMIN_PASSWORD": "correct horse 42",
+        },
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    out = api.req("POST", "/api/auth/login", json={"email": email, "password": "correct horse 42"})
+    return out["accessToken"]

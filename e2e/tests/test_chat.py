@@ -339,39 +339,63 @@ def test_history_is_paged_newest_first_by_cursor(stack, couple, clients, api):
     assert sessions[0]["id"] == sid and sessions[0]["active"] is True
 
 
-def test_suspension_closes_the_users_sockets_on_every_instance(stack, couple, clients, api):
-    import os
-    import subprocess
-    import uuid
-
-    from .stack import BACKEND_BIN, JWT_SECRET
-
+def test_suspension_closes_the_users_sockets_on_every_instance(stack, couple, clients, admin_token):
     owner, editor, page = couple
-    # The first admin comes from the command line, never from an endpoint.
-    email = f"admin-{uuid.uuid4().hex[:10]}@example.com"
-    subprocess.run(
-        [str(BACKEND_BIN), "create-admin", "--email", email, "--name", "ops"],
-        env={
-            **os.environ,
-            "DATABASE_URL": stack.database_url,
-            "JWT_SECRET": JWT_SECRET,
-            "DATA_DIR": str(stack.workdir / "data"),
-            "ADMIN_PASSWORD": "correct horse 42",
-        },
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    admin = api.req("POST", "/api/auth/login", json={"email": email, "password": "correct horse 42"})
     victim = clients(stack.b1.base, editor["token"]).connect()
     bystander = clients(stack.b1.base, owner["token"]).connect()
     join(victim, page)
     join(bystander, page)
     # Suspended through the other instance: the event crosses Redis.
     Api(stack.b2.base).req(
-        "POST", f"/api/admin/users/{editor['id']}/suspend", admin["accessToken"], {"reason": "abuse"}
+        "POST", f"/api/admin/users/{editor['id']}/suspend", admin_token, {"reason": "abuse"}
     )
     assert victim.disconnected.wait(10), "the suspended user's socket is closed"
     assert not bystander.disconnected.is_set(), "other users stay connected"
     with pytest.raises(socketio.exceptions.ConnectionError):
         clients(stack.b2.base, editor["token"]).connect()
+
+
+def _live(base, token):
+    return Api(base).req("GET", "/api/admin/stats", token)["live"]
+
+
+def _reported(live, server_id):
+    """What the instance `server_id` last reported, as another instance sees it."""
+    found = [i for i in live["cluster"]["instances"] if i["serverId"] == server_id]
+    return found[0]["chatSockets"] if found else None
+
+
+def _settled_sockets(base, token):
+    """The instance's own socket count once earlier tests' sockets have finished closing."""
+    last = _live(base, token)["instance"]["chatSockets"]
+    for _ in range(30):
+        time.sleep(1)
+        now = _live(base, token)["instance"]["chatSockets"]
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("the socket count never settled")
+
+
+def test_admin_stats_count_chat_sockets_across_instances(stack, couple, clients, admin_token):
+    owner, editor, page = couple
+    b1_id = _live(stack.b1.base, admin_token)["instance"]["serverId"]
+    before = _settled_sockets(stack.b1.base, admin_token)
+    mine = [clients(stack.b1.base, owner["token"]).connect(), clients(stack.b1.base, editor["token"]).connect()]
+    assert _live(stack.b1.base, admin_token)["instance"]["chatSockets"] == before + 2
+
+    # Instance 2 sees instance 1's sockets through its heartbeat (every 5 s).
+    deadline = time.monotonic() + 15
+    while _reported(_live(stack.b2.base, admin_token), b1_id) != before + 2:
+        assert time.monotonic() < deadline, "instance 2 never saw instance 1's sockets"
+        time.sleep(0.5)
+    live = _live(stack.b2.base, admin_token)
+    assert live["cluster"]["chatSockets"] == sum(i["chatSockets"] for i in live["cluster"]["instances"])
+    assert len(live["cluster"]["instances"]) >= 2
+
+    for c in mine:
+        c.disconnect()
+    deadline = time.monotonic() + 15
+    while _live(stack.b1.base, admin_token)["instance"]["chatSockets"] > before:
+        assert time.monotonic() < deadline, "closed sockets are no longer counted"
+        time.sleep(0.2)

@@ -21,6 +21,7 @@ use crate::{
         user::{self, Status},
     },
     error::{ErrorBody, Result},
+    events::status::{EventsStatusOut, live_status},
     state::AppState,
 };
 
@@ -72,10 +73,12 @@ pub struct StatsOut {
     /// The last 30 days, oldest first, every day present (zero when nothing happened).
     pub revenue_by_day: Vec<RevenueDay>,
     pub revenue_total_krw: i64,
+    /// Connected chat sockets and SSE streams, this instance and all live instances
+    /// (the same figures as `GET /api/admin/events/status`).
+    pub live: EventsStatusOut,
 }
 
-/// Figures for the dashboard's front page. Live SSE figures across instances are at
-/// `GET /api/admin/events/status`.
+/// Figures for the dashboard's front page, live connections across instances included.
 #[utoipa::path(get, path = "/stats", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = StatsOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn get_stats(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<StatsOut>> {
@@ -115,6 +118,7 @@ async fn get_stats(State(state): State<AppState>, _admin: AdminUser) -> Result<J
         chat,
         revenue_by_day,
         revenue_total_krw,
+        live: live_status(&state.notifications).await,
     }))
 }
 

@@ -17,7 +17,7 @@ pub mod tickets;
 
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicI64, Ordering},
 };
 
 use anyhow::Context;
@@ -145,6 +145,10 @@ pub struct Notifications {
     /// `Some` when Redis is configured: whether the pub/sub connection is up.
     pub redis_connected: Option<Arc<AtomicBool>>,
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Chat sockets connected to this instance, kept by the chat gateway; reported
+    /// with the SSE figures in the instance heartbeat (one place for live figures).
+    /// Signed: a socket's disconnect may be counted just before its connect.
+    pub chat_sockets: AtomicI64,
 }
 
 impl Notifications {
@@ -205,6 +209,7 @@ pub fn build(
         tickets,
         redis_connected,
         redis,
+        chat_sockets: AtomicI64::new(0),
     });
     hub::spawn_dispatcher(events.subscribe(), notifications.clone(), shutdown.clone());
     status::spawn_heartbeat(notifications.clone(), shutdown.clone());

@@ -1,10 +1,13 @@
-//! `GET /api/admin/events/status`: the SSE figures of this instance and of every live
-//! instance. Each instance writes its figures to a Redis hash
+//! `GET /api/admin/events/status`: the live figures (SSE streams, chat sockets) of this
+//! instance and of every live instance. Each instance writes its figures to a Redis hash
 //! `user-events:instance:<server_id>` (with a TTL) every few seconds and lists itself
 //! in the sorted set `user-events:instances`; a dead instance drops out when its hash
 //! expires.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use axum::{Json, extract::State};
 use redis::aio::ConnectionManager;
@@ -38,6 +41,8 @@ pub struct InstanceStatus {
     /// Users with at least one open stream on the instance.
     pub connected_users: u64,
     pub open_streams: u64,
+    /// Socket.IO sockets connected to the chat namespace.
+    pub chat_sockets: u64,
     /// Whether the instance's Redis subscription is up (false without Redis).
     pub redis_connected: bool,
 }
@@ -50,6 +55,7 @@ pub struct ClusterStatus {
     /// Sums over `instances`; a user connected to two instances counts twice.
     pub connected_users: u64,
     pub open_streams: u64,
+    pub chat_sockets: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -66,18 +72,25 @@ fn this_instance(n: &Notifications) -> InstanceStatus {
         server_id: n.server_id.clone(),
         connected_users: users as u64,
         open_streams: streams as u64,
+        chat_sockets: n.chat_sockets.load(Ordering::Relaxed).max(0) as u64,
         redis_connected: n.redis_is_connected(),
     }
 }
 
-/// Connected users and open streams, on this instance and summed across instances.
+/// Connected users, open streams and chat sockets, on this instance and summed across
+/// instances.
 #[utoipa::path(get, path = "/events/status", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = EventsStatusOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn events_status(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<EventsStatusOut>> {
-    let n = &state.notifications;
+    Ok(Json(live_status(&state.notifications).await))
+}
+
+/// This instance's figures read directly, the others' from their last heartbeat (at
+/// most [`HEARTBEAT_EVERY`] old). Redis trouble leaves only this instance listed.
+pub async fn live_status(n: &Notifications) -> EventsStatusOut {
     let instance = this_instance(n);
     let mut instances = vec![instance.clone()];
     if let Some(conn) = &n.redis {
@@ -89,13 +102,14 @@ async fn events_status(
     let cluster = ClusterStatus {
         connected_users: instances.iter().map(|i| i.connected_users).sum(),
         open_streams: instances.iter().map(|i| i.open_streams).sum(),
+        chat_sockets: instances.iter().map(|i| i.chat_sockets).sum(),
         instances,
     };
-    Ok(Json(EventsStatusOut {
+    EventsStatusOut {
         instance,
         redis_configured: n.redis.is_some(),
         cluster,
-    }))
+    }
 }
 
 fn now_ms() -> i64 {
@@ -135,6 +149,7 @@ async fn others(
                 server_id,
                 connected_users: number("connectedUsers"),
                 open_streams: number("openStreams"),
+                chat_sockets: number("chatSockets"),
                 redis_connected: h.get("redisConnected").is_some_and(|v| v == "1"),
             }
         })
@@ -151,6 +166,7 @@ async fn report(conn: &mut ConnectionManager, me: &InstanceStatus) -> redis::Red
             &[
                 ("connectedUsers", me.connected_users.to_string()),
                 ("openStreams", me.open_streams.to_string()),
+                ("chatSockets", me.chat_sockets.to_string()),
                 (
                     "redisConnected",
                     if me.redis_connected { "1" } else { "0" }.to_owned(),

@@ -555,6 +555,12 @@ async fn stats_count_users_pages_rsvps_chat_and_daily_revenue() {
     assert_eq!(days[29]["date"], today.as_str());
     let sum: i64 = days.iter().map(|d| d["netKrw"].as_i64().unwrap()).sum();
     assert_eq!(stats["revenueTotalKrw"], sum);
+    // No socket or stream is open in this test; the live figures are this instance's.
+    let live = &stats["live"];
+    assert!(live["instance"]["serverId"].is_string());
+    assert_eq!(live["instance"]["chatSockets"], 0);
+    assert_eq!(live["instance"]["openStreams"], 0);
+    assert_eq!(live["cluster"]["chatSockets"], 0);
 }
 
 #[tokio::test]

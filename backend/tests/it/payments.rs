@@ -762,6 +762,39 @@ async fn concurrent_refunds_cannot_refund_twice() {
     assert_eq!(plan_of(&app, &owner, &page).await, "free");
 }
 
+#[tokio::test]
+async fn two_payments_of_a_page_refunded_at_once_take_the_plan_back() {
+    let fake = FakePortOne::start().await;
+    let app = spawn(&fake.base_url, &[]).await;
+    let owner = app.register().await;
+    let admin = app.admin().await;
+    // Several rounds: each is a chance for the two refunds to overlap.
+    for _ in 0..5 {
+        let page = page_id(&app, &owner).await;
+        // Prepared twice while the page was free, and both paid.
+        let pays = [
+            prepare(&app, &owner, &page).await,
+            prepare(&app, &owner, &page).await,
+        ];
+        for pay in &pays {
+            fake.pay(pay, PRICE);
+            assert_eq!(complete(&app, &owner, pay, 200).await["status"], "paid");
+        }
+        let refund = |pay: &str| {
+            let req = app
+                .http
+                .post(format!("{}/api/payments/{pay}/cancel", app.base))
+                .bearer_auth(admin.access.clone())
+                .json(&json!({"reason": "중복 결제"}));
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        let (a, b) = tokio::join!(refund(&pays[0]), refund(&pays[1]));
+        assert_eq!((a, b), (200, 200));
+        // Neither refund alone revokes the plan; whichever commits second must.
+        assert_eq!(plan_of(&app, &owner, &page).await, "free");
+    }
+}
+
 /// A port nothing listens on.
 async fn closed_port_url() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
