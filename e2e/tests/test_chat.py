@@ -365,6 +365,13 @@ def _reported(live, server_id):
     return found[0]["chatSockets"] if found else None
 
 
+def _eventually(check, what, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
 def _settled_sockets(base, token):
     """The instance's own socket count once earlier tests' sockets have finished closing."""
     last = _live(base, token)["instance"]["chatSockets"]
@@ -378,24 +385,27 @@ def _settled_sockets(base, token):
 
 
 def test_admin_stats_count_chat_sockets_across_instances(stack, couple, clients, admin_token):
-    owner, editor, page = couple
-    b1_id = _live(stack.b1.base, admin_token)["instance"]["serverId"]
-    before = _settled_sockets(stack.b1.base, admin_token)
-    mine = [clients(stack.b1.base, owner["token"]).connect(), clients(stack.b1.base, editor["token"]).connect()]
-    assert _live(stack.b1.base, admin_token)["instance"]["chatSockets"] == before + 2
-
+    owner, editor, _ = couple
+    b1, b2 = stack.b1.base, stack.b2.base
+    b1_id = _live(b1, admin_token)["instance"]["serverId"]
+    before = _settled_sockets(b1, admin_token)
+    mine = [clients(b1, owner["token"]).connect(), clients(b1, editor["token"]).connect()]
+    _eventually(
+        lambda: _live(b1, admin_token)["instance"]["chatSockets"] == before + 2,
+        "instance 1 counts its two new sockets",
+    )
     # Instance 2 sees instance 1's sockets through its heartbeat (every 5 s).
-    deadline = time.monotonic() + 15
-    while _reported(_live(stack.b2.base, admin_token), b1_id) != before + 2:
-        assert time.monotonic() < deadline, "instance 2 never saw instance 1's sockets"
-        time.sleep(0.5)
-    live = _live(stack.b2.base, admin_token)
-    assert live["cluster"]["chatSockets"] == sum(i["chatSockets"] for i in live["cluster"]["instances"])
+    _eventually(
+        lambda: _reported(_live(b2, admin_token), b1_id) == before + 2,
+        "instance 2 sees instance 1's sockets",
+    )
+    live = _live(b2, admin_token)
     assert len(live["cluster"]["instances"]) >= 2
+    assert live["cluster"]["chatSockets"] == sum(i["chatSockets"] for i in live["cluster"]["instances"])
 
     for c in mine:
         c.disconnect()
-    deadline = time.monotonic() + 15
-    while _live(stack.b1.base, admin_token)["instance"]["chatSockets"] > before:
-        assert time.monotonic() < deadline, "closed sockets are no longer counted"
-        time.sleep(0.2)
+    _eventually(
+        lambda: _live(b1, admin_token)["instance"]["chatSockets"] <= before,
+        "closed sockets are no longer counted",
+    )
