@@ -5,6 +5,7 @@
 #
 #   bench/sse-idle.sh                 # 10,000 streams over 100 users
 #   STREAMS=2000 USERS=20 bench/sse-idle.sh
+#   HTTP2=200 bench/sse-idle.sh       # 200 streams per HTTP/2 connection
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,4 +55,4 @@ done
 
 timeout 600 "$TARGET/release/sse-idle" --base "http://127.0.0.1:$BACKEND_PORT" \
   --redis "redis://127.0.0.1:$REDIS_PORT/0" --pid "$backend_pid" \
-  --streams "$STREAMS" --users "$USERS" --budget-secs 540
+  --streams "$STREAMS" --users "$USERS" --budget-secs 540 ${HTTP2:+--http2 "$HTTP2"}

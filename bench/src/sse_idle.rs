@@ -9,8 +9,14 @@
 //!
 //! ```text
 //! sse-idle --base http://127.0.0.1:18080 --redis redis://127.0.0.1:16390/0 \
-//!          --pid <backend pid> [--streams 10000] [--users 100] [--budget-secs 300]
+//!          --pid <backend pid> [--streams 10000] [--users 100] [--budget-secs 300] \
+//!          [--http2 <streams per connection>]
 //! ```
+//!
+//! By default every stream is its own HTTP/1.1 connection (a browser behind a proxy
+//! that speaks HTTP/1.1 to the backend, such as nginx). `--http2 N` multiplexes N
+//! streams per HTTP/2 (h2c) connection instead, as a proxy that speaks HTTP/2 to the
+//! backend does (the backend allows 200 concurrent streams per connection).
 
 use std::{
     collections::HashMap,
@@ -29,6 +35,8 @@ struct Args {
     streams: usize,
     users: usize,
     budget: Duration,
+    /// Streams per HTTP/2 connection; `None` = one HTTP/1.1 connection per stream.
+    http2: Option<usize>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -51,6 +59,7 @@ fn parse_args() -> anyhow::Result<Args> {
         streams: get("streams").map_or(Ok(10_000), |v| v.parse())?,
         users: get("users").map_or(Ok(100), |v| v.parse())?,
         budget: Duration::from_secs(get("budget-secs").map_or(Ok(300), |v| v.parse())?),
+        http2: get("http2").map(|v| v.parse()).transpose()?,
     })
 }
 
@@ -179,11 +188,28 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     // Bounds concurrent connection set-ups, not open streams.
     let gate = Arc::new(Semaphore::new(256));
     let url = format!("{}/api/events/sse", args.base);
+    // HTTP/2: one client (one connection) per `per_conn` streams.
+    let h2_clients = match args.http2 {
+        None => Vec::new(),
+        Some(per_conn) => (0..args.streams.div_ceil(per_conn.max(1)))
+            .map(|_| reqwest::Client::builder().http2_prior_knowledge().build())
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if let Some(per_conn) = args.http2 {
+        println!(
+            "HTTP/2: {} connections, up to {per_conn} streams each",
+            h2_clients.len()
+        );
+    }
     let started = Instant::now();
     for i in 0..args.streams {
         let (_, token) = &users[i % users.len()];
+        let client = match args.http2 {
+            None => http.clone(),
+            Some(per_conn) => h2_clients[i / per_conn.max(1)].clone(),
+        };
         tokio::spawn(hold_stream(
-            http.clone(),
+            client,
             url.clone(),
             token.clone(),
             marker.clone(),

@@ -252,6 +252,44 @@ async fn an_event_raised_on_one_instance_reaches_every_tab_on_another() {
         .await;
 }
 
+/// A proxy that speaks HTTP/2 to the backend multiplexes many users' streams over one
+/// connection (the cheap way to hold many streams: docs/benchmarks.md).
+#[tokio::test]
+async fn streams_work_multiplexed_over_one_http2_connection() {
+    let app = TestApp::spawn_with(&[WRITES]).await;
+    let owner = app.register().await;
+    let slug = page_of(&app, &owner).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        let res = timeout(
+            WAIT,
+            h2.get(format!("{}/api/events/sse", app.base))
+                .bearer_auth(&owner.access)
+                .send(),
+        )
+        .await
+        .expect("headers in time")
+        .expect("request sent");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.version(), reqwest::Version::HTTP_2);
+        let mut tab = SseReader {
+            res,
+            buf: String::new(),
+        };
+        let hello = timeout(WAIT, tab.next_frame()).await.unwrap().unwrap();
+        assert_eq!(hello.comments, ["connected"]);
+        tabs.push(tab);
+    }
+    let entry = sign(&app, &slug, "축하해요").await;
+    for tab in &mut tabs {
+        assert_eq!(tab.next_event().await.json()["entryId"], entry.as_str());
+    }
+}
+
 #[tokio::test]
 async fn keep_alive_flows_and_streams_are_freed_on_disconnect_and_shutdown() {
     let app = TestApp::spawn_with(&[("SSE_KEEPALIVE_SECS", "1")]).await;
