@@ -13,8 +13,9 @@ use super::agent::HistoryTurn;
 use crate::{
     auth::AuthUser,
     db::{
+        begin_write,
         chat_message::{self, Components, Role, Status},
-        chat_read, chat_session, new_id,
+        chat_read, chat_session, lock_page, new_id,
     },
     error::{Error, Result},
     pages::access::{Access, Need, load_page},
@@ -96,23 +97,38 @@ pub async fn active_session(
     user_id: &str,
     fresh: bool,
 ) -> Result<chat_session::Model> {
-    if !fresh
-        && let Some(s) = chat_session::Entity::find()
-            .filter(chat_session::Column::PageId.eq(page_id))
-            .order_by_desc(chat_session::Column::Id)
-            .one(db)
-            .await?
-    {
+    if !fresh && let Some(s) = latest_session(db, page_id).await? {
         return Ok(s);
     }
-    Ok(chat_session::ActiveModel {
+    // Two first joins of a page at the same moment must not each start a session: the
+    // page row is locked, then the check is repeated.
+    let txn = begin_write(db).await?;
+    lock_page(&txn, page_id).await?;
+    if !fresh && let Some(s) = latest_session(&txn, page_id).await? {
+        txn.commit().await?;
+        return Ok(s);
+    }
+    let session = chat_session::ActiveModel {
         id: Set(new_id()),
         page_id: Set(page_id.to_owned()),
         started_by: Set(user_id.to_owned()),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+async fn latest_session<C: ConnectionTrait>(
+    db: &C,
+    page_id: &str,
+) -> Result<Option<chat_session::Model>> {
+    Ok(chat_session::Entity::find()
+        .filter(chat_session::Column::PageId.eq(page_id))
+        .order_by_desc(chat_session::Column::Id)
+        .one(db)
+        .await?)
 }
 
 /// Stores a user message. A repeated `client_msg_id` in the same session returns the

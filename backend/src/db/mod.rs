@@ -41,8 +41,9 @@ use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait, sqlx::sqlite::SqliteJournalMode,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::SqliteJournalMode,
 };
 use secrecy::ExposeSecret;
 
@@ -88,4 +89,17 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// Locks a page's row until the transaction ends, to serialise decisions about one page
+/// that concurrent transactions make by reading then writing (its plan from its
+/// payments, its active chat session). `SELECT … FOR UPDATE` on PostgreSQL; SQLite has
+/// no row locks and needs none, since [`begin_write`] takes its single write lock up
+/// front.
+pub async fn lock_page<C: ConnectionTrait>(db: &C, page_id: &str) -> Result<(), DbErr> {
+    page::Entity::find_by_id(page_id.to_owned())
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(())
 }

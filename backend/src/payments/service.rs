@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, sea_query::Expr,
+    QueryFilter, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -20,7 +20,7 @@ use crate::{
     auth::AuthUser,
     config::{Environment, PortOneConfig},
     db::{
-        begin_write, new_id,
+        begin_write, lock_page, new_id,
         page::{self, Plan},
         payment::{self, PaymentStatus},
     },
@@ -289,7 +289,9 @@ async fn mark_suspicious(
 async fn apply_paid(state: &AppState, row: &payment::Model) -> Result<()> {
     let now = Utc::now();
     let txn = begin_write(&state.db).await?;
-    lock_page(&txn, row.page_id.as_deref()).await?;
+    if let Some(page_id) = &row.page_id {
+        lock_page(&txn, page_id).await?;
+    }
     let res = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value(PaymentStatus::Paid))
         .col_expr(
@@ -316,19 +318,6 @@ async fn apply_paid(state: &AppState, row: &payment::Model) -> Result<()> {
             json!({"paymentId": row.id, "pageId": row.page_id, "plan": row.plan, "amount": row.amount}),
         )
         .await;
-    }
-    Ok(())
-}
-
-/// Serialises the transactions that decide a page's plan (payments applied or
-/// refunded). `SELECT … FOR UPDATE` on PostgreSQL; SQLite has no row locks and needs
-/// none, since `begin_write` takes its single write lock up front.
-async fn lock_page<C: ConnectionTrait>(db: &C, page_id: Option<&str>) -> Result<()> {
-    if let Some(page_id) = page_id {
-        page::Entity::find_by_id(page_id.to_owned())
-            .lock_exclusive()
-            .one(db)
-            .await?;
     }
     Ok(())
 }
@@ -386,7 +375,9 @@ async fn record_cancellation(
     let txn = begin_write(&state.db).await?;
     // Before counting the page's other payments in force: a concurrent refund of
     // another payment of this page waits here and then sees this one's outcome.
-    lock_page(&txn, row.page_id.as_deref()).await?;
+    if let Some(page_id) = &row.page_id {
+        lock_page(&txn, page_id).await?;
+    }
     let update = |from: &'static [PaymentStatus]| {
         payment::Entity::update_many()
             .col_expr(payment::Column::Status, Expr::value(to))

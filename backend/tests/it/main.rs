@@ -6,6 +6,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod chat;
 mod events;
 mod fake_portone;
 mod files;
