@@ -42,8 +42,8 @@ use std::time::Duration;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sqlx::sqlite::SqliteJournalMode,
+    EntityTrait, PrimaryKeyTrait, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait, sqlx::sqlite::SqliteJournalMode,
 };
 use secrecy::ExposeSecret;
 
@@ -91,15 +91,25 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-/// Locks a page's row until the transaction ends, to serialise decisions about one page
-/// that concurrent transactions make by reading then writing (its plan from its
-/// payments, its active chat session). `SELECT … FOR UPDATE` on PostgreSQL; SQLite has
-/// no row locks and needs none, since [`begin_write`] takes its single write lock up
-/// front.
-pub async fn lock_page<C: ConnectionTrait>(db: &C, page_id: &str) -> Result<(), DbErr> {
-    page::Entity::find_by_id(page_id.to_owned())
+/// Locks a row until the transaction ends, to serialise decisions that concurrent
+/// transactions make by reading then writing (a page's plan from its payments, its
+/// active chat session; a user's storage quota). `SELECT … FOR UPDATE` on
+/// PostgreSQL; SQLite has no row locks and needs none, since [`begin_write`] takes its
+/// single write lock up front.
+pub async fn lock_row<E, C>(db: &C, id: &str) -> Result<(), DbErr>
+where
+    E: EntityTrait,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = String>,
+    C: ConnectionTrait,
+{
+    E::find_by_id(id.to_owned())
         .lock_exclusive()
         .one(db)
         .await?;
     Ok(())
+}
+
+/// [`lock_row`] for a page.
+pub async fn lock_page<C: ConnectionTrait>(db: &C, page_id: &str) -> Result<(), DbErr> {
+    lock_row::<page::Entity, _>(db, page_id).await
 }

@@ -158,11 +158,11 @@ pub fn thumb_key(owner_id: &str, file_id: &str) -> String {
     format!("users/{owner_id}/{file_id}.thumb.jpg")
 }
 
-/// Checks the quota and inserts the `pending` row in one write transaction, so two
-/// uploads cannot both take the last free bytes (on SQLite the transaction holds the
-/// write lock; on PostgreSQL a race can overshoot by one file at most per request).
+/// Checks the quota and inserts the `pending` row in one write transaction holding
+/// the owner's row lock, so two uploads cannot both take the last free bytes.
 pub async fn reserve(state: &AppState, new: NewFile) -> Result<file::Model> {
     let txn = db::begin_write(&state.db).await?;
+    db::lock_row::<db::user::Entity, _>(&txn, &new.owner_id).await?;
     let quota = quota_for(&txn, &state.cfg.files, &new.owner_id).await?;
     let used = used_bytes(&txn, &new.owner_id).await?;
     if used.saturating_add(new.size) > quota {

@@ -1032,6 +1032,30 @@ async fn quota_is_enforced_by_plan() {
 }
 
 #[tokio::test]
+async fn simultaneous_uploads_cannot_exceed_the_quota_together() {
+    let size = jpeg().len();
+    let quota = (size * 3 / 2).to_string();
+    let app = spawn(Backend::Local, &[("FILES_QUOTA_FREE_BYTES", &quota)]).await;
+    // Several rounds: each is a chance for the reservations to overlap.
+    for _ in 0..5 {
+        let user = app.register().await;
+        let presign = |name: &str| {
+            let req = app
+                .http
+                .post(format!("{}/api/files/presign", app.base))
+                .bearer_auth(&user.access)
+                .json(&json!({"purpose": "gallery", "fileName": name, "contentType": "image/jpeg", "size": size}));
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        let (a, b, c) = tokio::join!(presign("a.jpg"), presign("b.jpg"), presign("c.jpg"));
+        let mut statuses = [a, b, c];
+        statuses.sort();
+        assert_eq!(statuses, [201, 403, 403]);
+        assert_eq!(rows_of(&app, &user).await.len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn gif_webp_and_heic_are_accepted_heic_without_thumbnail() {
     let app = spawn(Backend::Local, &[]).await;
     let user = app.register().await;
