@@ -130,6 +130,24 @@ fn multipart_error(err: MultipartError) -> Error {
     Error::bad_request("invalid_multipart", err.body_text())
 }
 
+/// Fields a single-file upload form may have (file, purpose, pageId and a few extras
+/// that are ignored).
+const MAX_FORM_FIELDS: usize = 16;
+/// Bytes of unknown fields, all together, read and dropped before the request fails.
+const MAX_SKIPPED_FORM_BYTES: usize = 64 * 1024;
+
+fn too_many_form_bytes() -> Error {
+    Error::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "a form has the file and at most {MAX_FORM_FIELDS} fields, \
+             {} KiB of unknown fields in all",
+            MAX_SKIPPED_FORM_BYTES / 1024
+        ),
+    )
+}
+
 /// Reads a small text field without trusting its length.
 async fn small_text(mut field: Field<'_>, name: &str) -> Result<String> {
     let mut out = Vec::new();
@@ -196,7 +214,15 @@ async fn upload_file(
     let mut purpose = None;
     let mut page_id = None;
     let mut upload = None;
+    // Besides the file, a form is a few small fields: bound their number and their
+    // bytes in total, so repeated fields cannot stream an endless body either.
+    let mut fields = 0usize;
+    let mut skipped = 0usize;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        fields += 1;
+        if fields > MAX_FORM_FIELDS {
+            return Err(too_many_form_bytes());
+        }
         match field.name() {
             Some("purpose") => purpose = Some(parse_purpose(&small_text(field, "purpose").await?)?),
             Some("pageId") => {
@@ -220,15 +246,10 @@ async fn upload_file(
             // Unknown fields are read and dropped, but they may not be used to send
             // an endless body past the per-purpose limits.
             _ => {
-                let mut skipped = 0usize;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     skipped += chunk.len();
-                    if skipped > 64 * 1024 {
-                        return Err(Error::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "payload_too_large",
-                            "unexpected large form field",
-                        ));
+                    if skipped > MAX_SKIPPED_FORM_BYTES {
+                        return Err(too_many_form_bytes());
                     }
                 }
             }

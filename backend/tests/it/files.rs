@@ -378,6 +378,25 @@ async fn malformed_uploads_get_clear_errors_and_change_nothing() {
         .text("notes", "x".repeat(100_000));
     let out = send_form(&app, &user.access, junk, 413).await;
     assert_eq!(error_code(&out), "payload_too_large");
+    // Nor can many small ones, each under the limit, together …
+    let mut many_small = form("attachment", "a.pdf", "application/pdf", PDF.to_vec());
+    for i in 0..3 {
+        many_small = many_small.text(format!("notes{i}"), "x".repeat(30_000));
+    }
+    let out = send_form(&app, &user.access, many_small, 413).await;
+    assert_eq!(error_code(&out), "payload_too_large");
+    // … nor endless empty ones.
+    let mut many_empty = form("attachment", "a.pdf", "application/pdf", PDF.to_vec());
+    for i in 0..20 {
+        many_empty = many_empty.text(format!("x{i}"), "");
+    }
+    let out = send_form(&app, &user.access, many_empty, 413).await;
+    assert_eq!(error_code(&out), "payload_too_large");
+    // A few small extra fields are fine.
+    let extras = form("attachment", "a.pdf", "application/pdf", PDF.to_vec())
+        .text("caption", "청첩장")
+        .text("source", "web");
+    send_form(&app, &user.access, extras, 201).await;
 
     // Not multipart at all.
     let out = app
@@ -396,8 +415,8 @@ async fn malformed_uploads_get_clear_errors_and_change_nothing() {
 
     assert_eq!(
         rows_of(&app, &user).await.len(),
-        1,
-        "only the attachment was stored"
+        2,
+        "only the two accepted attachments were stored"
     );
 }
 
