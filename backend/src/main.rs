@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
 /// glibc raises its mmap threshold after the first large free, after which argon2's
 /// 19 MiB password-hashing buffers come from per-thread arenas and are kept: a few
 /// logins leave the process ~200 MiB bigger for good. A fixed 128 KiB threshold keeps
-/// every large buffer in its own mapping, returned on free (measured: 231 → 22 MiB
+/// every large buffer in its own mapping, returned on free (measured: ~230 → 29.5 MiB
 /// after 100 registrations, see docs/benchmarks.md). `MALLOC_MMAP_THRESHOLD_` in the
 /// environment still wins.
 #[allow(unsafe_code)]

@@ -136,7 +136,7 @@ const MAX_FORM_FIELDS: usize = 16;
 /// Bytes of unknown fields, all together, read and dropped before the request fails.
 const MAX_SKIPPED_FORM_BYTES: usize = 64 * 1024;
 
-fn too_many_form_bytes() -> Error {
+fn form_too_large() -> Error {
     Error::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -221,7 +221,7 @@ async fn upload_file(
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         fields += 1;
         if fields > MAX_FORM_FIELDS {
-            return Err(too_many_form_bytes());
+            return Err(form_too_large());
         }
         match field.name() {
             Some("purpose") => purpose = Some(parse_purpose(&small_text(field, "purpose").await?)?),
@@ -249,7 +249,7 @@ async fn upload_file(
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     skipped += chunk.len();
                     if skipped > MAX_SKIPPED_FORM_BYTES {
-                        return Err(too_many_form_bytes());
+                        return Err(form_too_large());
                     }
                 }
             }

@@ -117,6 +117,23 @@ impl TestApp {
         }
     }
 
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req
+    }
+
     /// Sends a request and asserts its status; returns the JSON body (Null if empty).
     pub async fn call(
         &self,
@@ -126,15 +143,7 @@ impl TestApp {
         body: Option<Value>,
         expect: u16,
     ) -> Value {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
+        let req = self.request(method.clone(), path, token, body);
         let res = req.send().await.expect("request sent");
         let status = res.status();
         let text = res.text().await.unwrap();
@@ -157,6 +166,13 @@ impl TestApp {
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value, expect: u16) -> Value {
         self.call(Method::POST, path, token, Some(body), expect)
             .await
+    }
+
+    /// POSTs and returns only the status: for requests raced against each other
+    /// (`tokio::join!`), where the test asserts the set of outcomes.
+    pub async fn post_status(&self, path: &str, token: &str, body: Value) -> u16 {
+        let req = self.request(Method::POST, path, Some(token), Some(body));
+        req.send().await.expect("request sent").status().as_u16()
     }
 
     /// Registers a fresh user with a random email.

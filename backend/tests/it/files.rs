@@ -492,6 +492,33 @@ async fn other_peoples_files_are_not_found() {
     );
 }
 
+/// A direct upload declared as `declared` whose object holds `bytes` (written straight
+/// to the staging key, as the client's PUT would, with the declared content type),
+/// then `complete`, answered with `expect`. Returns the file id, the staging key and
+/// the answer.
+async fn stage_and_complete(
+    app: &TestApp,
+    user: &Session,
+    declared: Value,
+    bytes: &[u8],
+    expect: u16,
+) -> (String, String, Value) {
+    let content_type = declared["contentType"].as_str().unwrap().to_owned();
+    let pre = app
+        .post("/api/files/presign", Some(&user.access), declared, 201)
+        .await;
+    let id = pre["fileId"].as_str().unwrap().to_owned();
+    let key = staging_key(&row(app, &id).await.unwrap());
+    app.state
+        .storage
+        .put_bytes(&key, bytes.to_vec(), &content_type)
+        .await
+        .unwrap();
+    let path = format!("/api/files/{id}/complete");
+    let answer = app.post(&path, Some(&user.access), json!({}), expect).await;
+    (id, key, answer)
+}
+
 #[tokio::test]
 async fn direct_upload_presign_put_complete() {
     for backend in BOTH {
@@ -587,29 +614,9 @@ async fn direct_upload_presign_put_complete() {
         assert_eq!(sha256_hex(&bytes), sha256_hex(&photo));
 
         // An object of another size than declared does not count.
-        let pre = app
-            .post(
-                "/api/files/presign",
-                Some(&user.access),
-                json!({"purpose": "attachment", "fileName": "a.pdf", "contentType": "application/pdf", "size": PDF.len() + 10}),
-                201,
-            )
-            .await;
-        let id = pre["fileId"].as_str().unwrap();
-        let key = staging_key(&row(&app, id).await.unwrap());
-        app.state
-            .storage
-            .put_bytes(&key, PDF.to_vec(), "application/pdf")
-            .await
-            .unwrap();
-        let err = app
-            .post(
-                &format!("/api/files/{id}/complete"),
-                Some(&user.access),
-                json!({}),
-                422,
-            )
-            .await;
+        let declared = json!({"purpose": "attachment", "fileName": "a.pdf", "contentType": "application/pdf", "size": PDF.len() + 10});
+        let (id, _, err) = stage_and_complete(&app, &user, declared, PDF, 422).await;
+        let id = id.as_str();
         assert_eq!(error_code(&err), "size_mismatch");
         assert_eq!(row(&app, id).await.unwrap().status, FileStatus::Pending);
 
@@ -626,29 +633,9 @@ async fn direct_upload_presign_put_complete() {
         assert_eq!(row(&app, id).await.unwrap().status, FileStatus::Deleting);
 
         // Bytes that are not of the declared type: refused, object and row removed.
-        let pre = app
-            .post(
-                "/api/files/presign",
-                Some(&user.access),
-                json!({"purpose": "attachment", "fileName": "scan.jpg", "contentType": "image/jpeg", "size": PDF.len()}),
-                201,
-            )
-            .await;
-        let id = pre["fileId"].as_str().unwrap();
-        let key = staging_key(&row(&app, id).await.unwrap());
-        app.state
-            .storage
-            .put_bytes(&key, PDF.to_vec(), "image/jpeg")
-            .await
-            .unwrap();
-        let err = app
-            .post(
-                &format!("/api/files/{id}/complete"),
-                Some(&user.access),
-                json!({}),
-                415,
-            )
-            .await;
+        let declared = json!({"purpose": "attachment", "fileName": "scan.jpg", "contentType": "image/jpeg", "size": PDF.len()});
+        let (id, key, err) = stage_and_complete(&app, &user, declared, PDF, 415).await;
+        let id = id.as_str();
         assert_eq!(error_code(&err), "type_mismatch");
         // Retired, not dropped: the link may still be used, so the row keeps counting
         // against the quota until the sweeper removes row and objects together.
@@ -1059,12 +1046,8 @@ async fn simultaneous_uploads_cannot_exceed_the_quota_together() {
     for _ in 0..5 {
         let user = app.register().await;
         let presign = |name: &str| {
-            let req = app
-                .http
-                .post(format!("{}/api/files/presign", app.base))
-                .bearer_auth(&user.access)
-                .json(&json!({"purpose": "gallery", "fileName": name, "contentType": "image/jpeg", "size": size}));
-            async move { req.send().await.unwrap().status().as_u16() }
+            let body = json!({"purpose": "gallery", "fileName": name, "contentType": "image/jpeg", "size": size});
+            app.post_status("/api/files/presign", &user.access, body)
         };
         let (a, b, c) = tokio::join!(presign("a.jpg"), presign("b.jpg"), presign("c.jpg"));
         let mut statuses = [a, b, c];

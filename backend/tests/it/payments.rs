@@ -741,15 +741,11 @@ async fn concurrent_refunds_cannot_refund_twice() {
     let admin = app.admin().await;
     let (page, pay) = paid_page(&app, &fake, &owner).await;
     let path = format!("/api/payments/{pay}/cancel");
-    let send = |token: String| {
-        let req = app
-            .http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(token)
-            .json(&json!({"reason": "동시 환불"}));
-        async move { req.send().await.unwrap().status().as_u16() }
-    };
-    let (a, b) = tokio::join!(send(owner.access.clone()), send(admin.access.clone()));
+    let body = json!({"reason": "동시 환불"});
+    let (a, b) = tokio::join!(
+        app.post_status(&path, &owner.access, body.clone()),
+        app.post_status(&path, &admin.access, body),
+    );
     let mut statuses = [a, b];
     statuses.sort();
     // One refund goes through; the other is refused, by us or by PortOne's
@@ -780,15 +776,12 @@ async fn two_payments_of_a_page_refunded_at_once_take_the_plan_back() {
             fake.pay(pay, PRICE);
             assert_eq!(complete(&app, &owner, pay, 200).await["status"], "paid");
         }
-        let refund = |pay: &str| {
-            let req = app
-                .http
-                .post(format!("{}/api/payments/{pay}/cancel", app.base))
-                .bearer_auth(admin.access.clone())
-                .json(&json!({"reason": "중복 결제"}));
-            async move { req.send().await.unwrap().status().as_u16() }
-        };
-        let (a, b) = tokio::join!(refund(&pays[0]), refund(&pays[1]));
+        let paths = pays.map(|pay| format!("/api/payments/{pay}/cancel"));
+        let body = json!({"reason": "중복 결제"});
+        let (a, b) = tokio::join!(
+            app.post_status(&paths[0], &admin.access, body.clone()),
+            app.post_status(&paths[1], &admin.access, body),
+        );
         assert_eq!((a, b), (200, 200));
         // Neither refund alone revokes the plan; whichever commits second must.
         assert_eq!(plan_of(&app, &owner, &page).await, "free");
