@@ -22,6 +22,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use bench::{memory_mib, percentile};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -93,18 +94,6 @@ fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as u64
-}
-
-fn rss_kb(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Sets up an account and `rooms` pages through the REST API; returns the token and page ids.
@@ -274,12 +263,9 @@ fn bench_timestamp(frame: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx] as f64 / 1e6
+/// The `p` quantile of sorted nanosecond samples, in milliseconds (NaN when empty).
+fn quantile_ms(sorted: &[u64], p: f64) -> f64 {
+    percentile(sorted, p).map_or(f64::NAN, |ns| ns as f64 / 1e6)
 }
 
 #[tokio::main]
@@ -331,7 +317,7 @@ async fn main() -> anyhow::Result<()> {
             made
         }
     };
-    let rss_idle = args.backend_pid.and_then(rss_kb);
+    let rss_idle = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
     let delivered = Arc::new(AtomicU64::new(0));
@@ -391,7 +377,7 @@ async fn main() -> anyhow::Result<()> {
         clients.len(),
         t0.elapsed().as_secs_f64()
     );
-    let rss_connected = args.backend_pid.and_then(rss_kb);
+    let rss_connected = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     // One session per room to publish into: the relay delivers a session's items to
     // every socket in its page's room, whichever session each socket was given.
@@ -433,7 +419,7 @@ async fn main() -> anyhow::Result<()> {
     let publish_secs = start.elapsed().as_secs_f64();
     // Let the tail arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_loaded = args.backend_pid.and_then(rss_kb);
+    let rss_loaded = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     // Hand-off latency: chat-message sent → POST /chat received by the fake agent.
     let mut handoff = Vec::new();
@@ -479,18 +465,14 @@ async fn main() -> anyhow::Result<()> {
     println!("delivered items/s {:.0}", del_n as f64 / publish_secs);
     println!(
         "latency ms  p50 {:.2}  p99 {:.2}  max {:.2}",
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99),
+        quantile_ms(&lat, 0.50),
+        quantile_ms(&lat, 0.99),
         lat.last().map(|v| *v as f64 / 1e6).unwrap_or(f64::NAN)
     );
     if let Some(pid) = args.backend_pid {
-        let show = |label: &str, v: Option<(u64, u64)>| {
+        let show = |label: &str, v: Option<(f64, f64)>| {
             if let Some((rss, hwm)) = v {
-                println!(
-                    "backend RSS {label}: {:.1} MB (peak {:.1} MB)",
-                    rss as f64 / 1024.0,
-                    hwm as f64 / 1024.0
-                );
+                println!("backend RSS {label}: {rss:.1} MB (peak {hwm:.1} MB)");
             }
         };
         println!("backend pid {pid}");
@@ -502,8 +484,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "samples {}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
         handoff.len(),
-        percentile(&handoff, 0.5),
-        percentile(&handoff, 0.99),
+        quantile_ms(&handoff, 0.5),
+        quantile_ms(&handoff, 0.99),
         handoff.last().map(|v| *v as f64 / 1e6).unwrap_or(f64::NAN)
     );
     Ok(())

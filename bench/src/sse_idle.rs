@@ -25,6 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use bench::{memory_mib, percentile};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -61,24 +62,6 @@ fn parse_args() -> anyhow::Result<Args> {
         budget: Duration::from_secs(get("budget-secs").map_or(Ok(300), |v| v.parse())?),
         http2: get("http2").map(|v| v.parse()).transpose()?,
     })
-}
-
-/// VmRSS and VmHWM of `pid`, in MiB.
-fn memory_of(pid: u32) -> anyhow::Result<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> anyhow::Result<f64> {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .with_context(|| format!("{name} missing"))?;
-        let kib: f64 = line
-            .split_whitespace()
-            .nth(1)
-            .context("malformed status line")?
-            .parse()?;
-        Ok(kib / 1024.0)
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 async fn register(http: &reqwest::Client, base: &str) -> anyhow::Result<(String, String)> {
@@ -142,14 +125,6 @@ async fn hold_stream(
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
@@ -165,7 +140,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
         .http1_only()
         .pool_max_idle_per_host(0)
         .build()?;
-    let (rss, _) = memory_of(args.pid)?;
+    let (rss, _) = memory_mib(args.pid)?;
     println!("backend pid {} before: VmRSS {rss:.1} MiB", args.pid);
 
     let mut users = Vec::new();
@@ -175,7 +150,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     // Registration hashes passwords (argon2id, ~19 MiB each), and the allocator keeps
     // some of that memory: this is the baseline the streams are measured against.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (rss_users, _) = memory_of(args.pid)?;
+    let (rss_users, _) = memory_mib(args.pid)?;
     println!(
         "registered {} users; backend VmRSS {rss_users:.1} MiB",
         users.len()
@@ -236,7 +211,7 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     }
     // Let the backend settle (allocations, TCP buffers) before reading its memory.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (rss_idle, hwm_idle) = memory_of(args.pid)?;
+    let (rss_idle, hwm_idle) = memory_mib(args.pid)?;
     println!(
         "backend with {open} idle streams: VmRSS {rss_idle:.1} MiB (peak {hwm_idle:.1} MiB), \
          {:.1} KiB per stream over the baseline",
@@ -270,13 +245,19 @@ async fn measure(args: Args) -> anyhow::Result<()> {
     };
     let _ = tokio::time::timeout(Duration::from_secs(60), collect).await;
     latencies.sort();
-    let (rss_after, hwm_after) = memory_of(args.pid)?;
+    let (rss_after, hwm_after) = memory_mib(args.pid)?;
     println!("published one event to {receivers} subscriber(s) of user-events");
     println!(
         "delivered to {}/{open} streams: p50 {:.1} ms, p99 {:.1} ms, all {:.1} ms",
         latencies.len(),
-        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.5)
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0,
+        percentile(&latencies, 0.99)
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
     );
     println!("backend after delivery: VmRSS {rss_after:.1} MiB (peak {hwm_after:.1} MiB)");
