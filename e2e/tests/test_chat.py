@@ -24,6 +24,14 @@ def ask(client, text, **extra):
     return accepted["message_id"]
 
 
+def _eventually(check, what, timeout=15.0):
+    """Polls `check` until it holds; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
 def text_of(items):
     return "".join(i.get("content", "") for i in items if i["type"] == "text-delta")
 
@@ -48,9 +56,7 @@ def test_full_flow_streams_deltas_then_done_and_stores_both(stack, couple, clien
     def history():
         return api.req("GET", f"/api/chat/sessions/{info['session_id']}/messages", owner["token"])["items"]
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(history()) < 2:
-        time.sleep(0.2)
+    _eventually(lambda: len(history()) >= 2, "the question and the answer are stored", timeout=10)
     newest, question = history()[:2]
     assert question["id"] == mid and question["role"] == "user" and question["status"] == "answered"
     assert newest["role"] == "assistant" and newest["answerTo"] == mid
@@ -125,19 +131,7 @@ def test_stop_mid_answer_keeps_the_partial_text(stack, couple, clients, api):
     done = c.wait_done(mid)
     assert done["type"] == "done" and done["stopped"] is True
     assert done["content"] == text_of(c.items(mid))
-    deadline = time.monotonic() + 10
-    stored = []
-    while time.monotonic() < deadline:
-        stored = [
-            m
-            for m in api.req("GET", f"/api/chat/sessions/{info['session_id']}/messages", owner["token"])[
-                "items"
-            ]
-            if m.get("answerTo") == mid
-        ]
-        if stored:
-            break
-        time.sleep(0.2)
+    stored = _answers(api, owner, info["session_id"], mid)
     assert stored and stored[0]["status"] == "stopped" and stored[0]["content"] == done["content"]
 
 
@@ -294,10 +288,9 @@ def test_completions_of_a_dead_instance_are_claimed_by_another(stack, couple, cl
     answers = _answers(api, owner, session_id, mid, timeout=15)
     assert len(answers) == 1 and answers[0]["content"] == "rescued answer"
     # The acknowledgement follows the commit by a moment.
-    deadline = time.monotonic() + 10
-    while r.xpending(stream, "backend")["pending"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert r.xpending(stream, "backend")["pending"] == 0, "acknowledged after the commit"
+    _eventually(
+        lambda: r.xpending(stream, "backend")["pending"] == 0, "acknowledged after the commit", timeout=10
+    )
 
 
 def test_presence_and_read_receipts(stack, couple, clients):
@@ -363,13 +356,6 @@ def _reported(live, server_id):
     """What the instance `server_id` last reported, as another instance sees it."""
     found = [i for i in live["cluster"]["instances"] if i["serverId"] == server_id]
     return found[0]["chatSockets"] if found else None
-
-
-def _eventually(check, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def _settled_sockets(base, token):
