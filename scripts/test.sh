@@ -20,7 +20,7 @@ log "Rust tests on SQLite"
 cargo test --workspace --locked
 
 log "Rust tests on PostgreSQL"
-TEST_DB="mocheong_test"
+TEST_DB="${TEST_DB:-mocheong_test}"  # overridable so parallel runs on one server do not collide
 psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" -c "CREATE DATABASE $TEST_DB"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" cargo test --workspace --locked --test it
