@@ -16,6 +16,7 @@ pub mod files;
 pub mod guestbook;
 pub mod health;
 pub mod invitations;
+pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod payments;
@@ -150,6 +151,7 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { Error::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Error::new(
@@ -170,6 +172,7 @@ pub fn router(state: AppState) -> Router {
                         .on_response(telemetry::on_response),
                 )
                 .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(axum::middleware::from_fn(metrics::track_http))
                 .layer(CatchPanicLayer::custom(|_| {
                     tracing::error!("handler panicked");
                     Error::internal(anyhow::anyhow!("panic")).into_response()
