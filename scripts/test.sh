@@ -34,4 +34,6 @@ scripts/e2e.sh
 log "chat end to end on PostgreSQL"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
 
+scripts/ops-check.sh  # image COPY sets, docker-compose.yml, HAProxy config (~1 min)
+
 log "all tests passed"
