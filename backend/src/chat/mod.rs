@@ -8,6 +8,7 @@ mod gateway;
 pub mod history;
 pub mod persist;
 mod presence;
+pub mod rate_limit;
 pub mod relay;
 pub mod store;
 
@@ -16,8 +17,9 @@ use std::sync::Arc;
 use serde_json::json;
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::{auth::rate_limit::KeyedLimiter, state::AppState};
+use crate::state::AppState;
 use agent::AgentClient;
+use rate_limit::ChatRateLimit;
 
 pub const NAMESPACE: &str = "/chat";
 
@@ -26,8 +28,8 @@ pub struct ChatRuntime {
     pub state: AppState,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub agent: AgentClient,
-    /// Messages per user per minute.
-    pub limiter: KeyedLimiter<String>,
+    /// Messages per user per minute, across instances.
+    pub limiter: ChatRateLimit,
 }
 
 pub fn room_name(page_id: &str) -> String {
@@ -47,7 +49,7 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             state.http.clone(),
             state.redis.clone(),
         ),
-        limiter: KeyedLimiter::per_minute(state.cfg.chat.rate_per_minute),
+        limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
