@@ -132,13 +132,14 @@ _CUES: dict[Intent, Cues] = {
          r"\bthe greeting\b", r"\bwhat does the invitation say\b"),
     ),
     Intent.GREETING: Cues(
-        ("안녕", "반가워", "반갑", "하이", "헬로"),
+        ("안녕", "반가워", "반갑", "하이", "헬로", "ㅎㅇ", "ㅎㅇㅎㅇ"),
         (r"^(hi|hello|hey|howdy|good (morning|afternoon|evening))\b",),
     ),
     Intent.CAPABILITY: Cues(
         ("뭐할수있", "뭘할수있", "무엇을할수", "뭘물어", "뭐물어", "무엇을물어", "뭐가능",
          "무슨기능", "기능이", "뭘도와", "뭐도와", "무엇을도와", "할수있는게", "사용법",
-         "어떻게써", "뭐알려줄수", "뭘알려줄수", "너는누구", "넌누구", "누구세요", "뭐하는"),
+         "어떻게써", "뭐알려줄수", "뭘알려줄수", "너는누구", "넌누구", "누구세요", "뭐하는",
+         "해줄수있", "뭐해줘", "무엇을해줄", "뭐알아", "뭘알아"),
         (r"\bwhat can you\b", r"\bwhat can i ask\b", r"\bwhat do you know\b",
          r"\bhow does this work\b", r"\bcapabilit", r"\bwho are you\b", r"\bwhat are you\b",
          r"^help\b", r"\bcan you help\b", r"\bwhat do you do\b"),
@@ -251,7 +252,10 @@ def _refine(found: list[Intent], c: str, s: str, modes: tuple[str, ...]) -> list
         if modes == ("car",) and not _CUES[Intent.DIRECTIONS].found(c, s):
             has.discard(Intent.DIRECTIONS)
     specific = has - {Intent.WHERE, Intent.WHEN, Intent.COUPLE, Intent.RSVP} - SMALL_TALK
-    if Intent.WHERE in has and specific and not _WHERE_STRONG.found(c, s):
+    to_venue = any(k in c for k in ("식장까지", "예식장까지", "웨딩홀까지")) or re.search(
+        r"\bto the (venue|hall)\b", s
+    )
+    if Intent.WHERE in has and specific and (to_venue or not _WHERE_STRONG.found(c, s)):
         has.discard(Intent.WHERE)  # "where can I park?" asks about parking
     if Intent.WHEN in has and specific and not _WHEN_STRONG.found(c, s):
         has.discard(Intent.WHEN)  # "주차 몇 시간 무료?" / "what time does the shuttle leave?"
