@@ -195,12 +195,43 @@ _PARENTS = Cues(
 _FATHER = Cues(("아버지", "아버님", "부친", "아빠"), (r"\bfather\b", r"\bdad\b"))
 _MOTHER = Cues(("어머니", "어머님", "모친", "엄마"), (r"\bmother\b", r"\bmom\b", r"\bmum\b"))
 
-# Markers of a follow-up that leans on the previous question.
-_FOLLOW_UP = Cues(
-    ("그럼", "그러면", "그건", "그거", "거기", "그쪽", "저기", "은요", "는요", "도요", "이요"),
-    (r"^(and|also|what about|how about|and the|and for|same for|what of)\b",
-     r"\bwhat about\b", r"\bhow about\b", r"\bthere\b", r"\bthat\b"),
-)  # fmt: skip
+# A question made only of these words leans on the previous one ("그럼 그건요?", "and that?").
+# Anything else in it means it asks something of its own ("오늘 날씨는요?" is not a follow-up).
+_KO_FILLERS = re.compile(
+    "그럼|그러면|그건|그거|거기|그쪽|저기|혹시|어때요|어때|어떻게돼요|어떻게되나요|어떻게돼|있어요|있나요|"
+    "있어|요|은|는|도|이|가"
+)
+_EN_FILLERS = frozenset(
+    [
+        "and",
+        "also",
+        "what",
+        "about",
+        "how",
+        "the",
+        "for",
+        "same",
+        "of",
+        "that",
+        "it",
+        "there",
+        "then",
+        "one",
+        "ones",
+        "is",
+        "so",
+        "ok",
+        "okay",
+    ]
+)
+
+
+def _bare_follow_up(c: str, s: str) -> bool:
+    if re.search(r"[a-z]", s):
+        words = re.findall(r"[a-z']+", s)
+        return bool(words) and all(w in _EN_FILLERS for w in words)
+    return bool(c) and not _KO_FILLERS.sub("", c)
+
 
 #: Intents that are about a subject of the wedding (not small talk, not unknown).
 TOPICS = tuple(i for i in _CUES if i not in SMALL_TALK)
@@ -315,7 +346,7 @@ def analyze(text: str, previous: Query | None = None) -> Query:
         modes=modes,
         origin=origin_in(text),
         aspects=_aspects(c, s),
-        follow_up=_FOLLOW_UP.found(c, s),
+        follow_up=_bare_follow_up(c, s),
     )
     return _lean_on(query, previous)
 
