@@ -11,7 +11,7 @@ question and replaces only the slots it names. Every rule is a cue in this file 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from app.agents.lexicon import Cues, compact, detect_language, modes_in, origin_in, spaced
@@ -252,7 +252,6 @@ class Query:
     aspects: frozenset[str] = frozenset()  # time, date, address, hall
     follow_up: bool = False
     resolved_from: str | None = None  # the earlier question a follow-up leaned on
-    notes: list[str] = field(default_factory=list)
 
     @property
     def topics(self) -> list[Intent]:
