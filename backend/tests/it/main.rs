@@ -11,6 +11,7 @@ mod events;
 mod fake_portone;
 mod files;
 mod health;
+mod openapi;
 mod page_access;
 mod page_inputs;
 mod pages;
