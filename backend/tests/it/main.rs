@@ -16,3 +16,4 @@ mod page_access;
 mod page_inputs;
 mod pages;
 mod payments;
+mod startup;
