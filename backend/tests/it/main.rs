@@ -10,6 +10,7 @@ mod chat;
 mod events;
 mod fake_portone;
 mod files;
+mod guests;
 mod health;
 mod page_access;
 mod page_inputs;
