@@ -10,6 +10,7 @@ mod chat;
 mod events;
 mod fake_portone;
 mod files;
+mod guests;
 mod health;
 mod openapi;
 mod page_access;
