@@ -46,6 +46,8 @@ pub struct Config {
     pub agent_manager_url: Option<String>,
     pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
+    /// Bearer token for `GET /metrics`; the route is off (404) without one.
+    pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
@@ -167,6 +169,10 @@ impl fmt::Debug for Config {
             .field("agent_manager_url", &self.agent_manager_url)
             .field("chat", &self.chat)
             .field("cors_origins", &self.cors_origins)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("log_format", &self.log_format)
             .field("files", &self.files)
             .field(
@@ -288,6 +294,13 @@ impl Config {
         {
             r.fail("AGENT_MANAGER_URL must be an http(s) URL".into());
         }
+        let metrics_token = r.get("METRICS_TOKEN").map(SecretString::from);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 16)
+        {
+            r.fail("METRICS_TOKEN must be at least 16 bytes".into());
+        }
         let redis_url = r.get("REDIS_URL");
         if let Some(u) = &redis_url
             && !(u.starts_with("redis://")
@@ -391,6 +404,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            metrics_token,
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),

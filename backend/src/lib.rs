@@ -17,6 +17,7 @@ pub mod files;
 pub mod guestbook;
 pub mod health;
 pub mod invitations;
+pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod payments;
@@ -128,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { Error::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Error::new(
@@ -145,13 +147,28 @@ pub fn router(state: AppState) -> Router {
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(telemetry::make_span)
-                        .on_response(telemetry::on_response),
+                        .on_response(telemetry::on_response)
+                        .on_failure(telemetry::on_failure),
                 )
                 .layer(PropagateRequestIdLayer::new(x_request_id))
-                .layer(CatchPanicLayer::custom(|_| {
-                    tracing::error!("handler panicked");
-                    Error::internal(anyhow::anyhow!("panic")).into_response()
-                }))
+                .layer(axum::middleware::from_fn(metrics::track_http))
+                .layer(CatchPanicLayer::custom(
+                    |panic: Box<dyn std::any::Any + Send>| {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        // Logged here, once; the answer is the same bare 500 as any internal error.
+                        tracing::error!(panic = message, "handler panicked");
+                        Error::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            "internal server error",
+                        )
+                        .into_response()
+                    },
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::GATEWAY_TIMEOUT,
                     state.cfg.request_timeout,

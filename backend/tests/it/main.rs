@@ -13,6 +13,7 @@ mod fake_portone;
 mod files;
 mod guests;
 mod health;
+mod metrics;
 mod openapi;
 mod page_access;
 mod page_inputs;
