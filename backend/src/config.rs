@@ -49,6 +49,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
+    /// Connection admission of the HTTP server (slowloris limits).
+    pub server: ServerConfig,
     /// Uploads: storage backend, size limits, quotas (see docs/files.md).
     pub files: FilesConfig,
     /// PortOne V2; `None` when `PORTONE_API_SECRET` is unset (payment routes answer 503).
@@ -67,6 +69,20 @@ pub struct Config {
     /// How many recent events per user are kept for `Last-Event-ID` replay, and how long.
     pub sse_replay_max: usize,
     pub sse_replay_ttl: Duration,
+}
+
+/// Admission limits of the HTTP server (`HTTP_*` variables, docs/operations.md).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Time a client has to send a complete request head (HTTP/1), also while a
+    /// kept-alive connection waits for its next request.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections in total; lowered at start-up to fit the descriptor limit.
+    pub max_connections: usize,
+    /// Open connections per client IP (the TCP peer); 0 turns the cap off.
+    pub max_connections_per_ip: usize,
 }
 
 /// Where uploaded files live.
@@ -168,6 +184,7 @@ impl fmt::Debug for Config {
             .field("chat", &self.chat)
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
+            .field("server", &self.server)
             .field("files", &self.files)
             .field(
                 "portone",
@@ -325,6 +342,16 @@ impl Config {
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
         };
+        let server = ServerConfig {
+            header_read_timeout: Duration::from_millis(
+                r.parse("HTTP_HEADER_READ_TIMEOUT_MS", 10_000u64).max(100),
+            ),
+            idle_timeout: Duration::from_millis(
+                r.parse("HTTP_IDLE_TIMEOUT_MS", 60_000u64).max(100),
+            ),
+            max_connections: r.parse("HTTP_MAX_CONNECTIONS", 10_000usize).max(1),
+            max_connections_per_ip: r.parse("HTTP_MAX_CONNECTIONS_PER_IP", 256usize),
+        };
         let files = read_files_config(&mut r, &data_dir);
         let portone = read_portone(&mut r);
         let price_premium = r.parse("PAYMENT_PRICE_PREMIUM", 19_900i64);
@@ -394,6 +421,7 @@ impl Config {
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
+            server,
             files,
             portone,
             price_premium,

@@ -5,6 +5,7 @@
 mod common;
 
 mod admin;
+mod admission;
 mod auth;
 mod chat;
 mod events;
