@@ -35,6 +35,9 @@ pub struct Config {
     /// Login attempts allowed per minute for one account / one client IP.
     pub login_rate_per_account: u32,
     pub login_rate_per_ip: u32,
+    /// Argon2 checks run at once, and how many more may wait (then 503).
+    pub argon2_concurrency: usize,
+    pub argon2_queue: usize,
     /// Public reads / writes allowed per minute per client IP.
     pub public_read_rate_per_ip: u32,
     pub public_write_rate_per_ip: u32,
@@ -120,6 +123,12 @@ pub struct FilesConfig {
     /// Prefix of the links the backend serves itself (local storage), e.g.
     /// `https://api.mocheong.kr`; empty gives root-relative links.
     pub public_base_url: String,
+    /// Image decodes run at once, and how many more may wait (then 503).
+    pub decode_concurrency: usize,
+    pub decode_queue: usize,
+    /// Largest picture accepted, in pixels (width × height, read from the header
+    /// before decoding).
+    pub max_image_pixels: u64,
     /// Width of gallery thumbnails, in pixels.
     pub thumb_width: u32,
     /// How often the sweeper retries stuck deletions and expires unfinished uploads.
@@ -400,6 +409,13 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(refresh_secs),
             login_rate_per_account,
             login_rate_per_ip,
+            argon2_concurrency: r
+                .parse(
+                    "ARGON2_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )
+                .max(1),
+            argon2_queue: r.parse("ARGON2_QUEUE", 32usize),
             public_read_rate_per_ip,
             public_write_rate_per_ip,
             view_flush_interval: Duration::from_millis(
@@ -554,6 +570,9 @@ fn read_files_config(r: &mut Reader, data_dir: &std::path::Path) -> FilesConfig 
             .get("FILES_PUBLIC_BASE_URL")
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_default(),
+        decode_concurrency: r.parse("FILES_DECODE_CONCURRENCY", 2usize).max(1),
+        decode_queue: r.parse("FILES_DECODE_QUEUE", 8usize),
+        max_image_pixels: r.parse("FILES_MAX_IMAGE_PIXELS", 50_000_000u64).max(1),
         thumb_width: r.parse("FILES_THUMB_WIDTH", 480u32).clamp(16, 4096),
         sweep_interval: Duration::from_secs(r.parse("FILES_SWEEP_INTERVAL_SECS", 60u64).max(1)),
         pending_ttl: Duration::from_secs(r.parse("FILES_PENDING_TTL_SECS", 3600u64).max(60)),

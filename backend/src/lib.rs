@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod files;
+pub mod gate;
 pub mod guestbook;
 pub mod health;
 pub mod invitations;

@@ -11,6 +11,7 @@ mod chat;
 mod events;
 mod fake_portone;
 mod files;
+mod hardening;
 mod health;
 mod page_access;
 mod page_inputs;
