@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod files;
+pub mod gate;
 pub mod guestbook;
 pub mod health;
 pub mod invitations;
@@ -21,10 +22,11 @@ pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod payments;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -179,11 +181,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the application on `listener` until `shutdown` is cancelled, then lets
-/// in-flight requests finish (bounded by `SHUTDOWN_GRACE_SECS`).
+/// Serves the application on `listener` (with the admission limits of [`server`])
+/// until `shutdown` is cancelled, then lets in-flight requests finish (bounded by
+/// `SHUTDOWN_GRACE_SECS`).
 pub async fn run(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.cfg.shutdown_grace;
+    let mut limits = state.cfg.server.clone();
+    limits.max_connections = server::fit_connection_cap(limits.max_connections);
     let (socket_layer, io) = chat::start(&state);
     let app = router(state).layer(socket_layer);
     // Sockets are long-lived: close them when shutdown starts, or graceful shutdown
@@ -193,11 +198,7 @@ pub async fn run(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
         closing.cancelled().await;
         io.close().await;
     });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = server::serve(listener, app, limits, shutdown.clone());
     tokio::select! {
         res = server => res?,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

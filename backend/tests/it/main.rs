@@ -5,6 +5,7 @@
 mod common;
 
 mod admin;
+mod admission;
 mod auth;
 mod chat;
 mod chat_rate_limit;
@@ -12,6 +13,7 @@ mod events;
 mod fake_portone;
 mod files;
 mod guests;
+mod hardening;
 mod health;
 mod metrics;
 mod openapi;
