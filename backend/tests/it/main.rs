@@ -9,6 +9,7 @@ mod admission;
 mod auth;
 mod chat;
 mod chat_rate_limit;
+mod dashboard;
 mod events;
 mod fake_portone;
 mod files;
