@@ -32,6 +32,9 @@ pub struct Config {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation the rotated refresh token still answers with its
+    /// successor (concurrent tabs) instead of counting as reuse; 0 turns it off.
+    pub refresh_reuse_grace: Duration,
     /// Login attempts allowed per minute for one account / one client IP.
     pub login_rate_per_account: u32,
     pub login_rate_per_ip: u32,
@@ -185,6 +188,7 @@ impl fmt::Debug for Config {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("login_rate_per_account", &self.login_rate_per_account)
             .field("login_rate_per_ip", &self.login_rate_per_ip)
             .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
@@ -420,6 +424,7 @@ impl Config {
                 .unwrap_or_else(|| "mocheong-api".into()),
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(refresh_secs),
+            refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
             login_rate_per_account,
             login_rate_per_ip,
             argon2_concurrency: r

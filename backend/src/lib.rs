@@ -26,7 +26,7 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -35,6 +35,7 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
+use socketioxide::layer::SocketIoLayer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -95,36 +96,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_parts().1
 }
 
-/// The complete HTTP application with its layers.
-pub fn router(state: AppState) -> Router {
+/// The complete HTTP application with its layers, the Socket.IO layer (`sockets`)
+/// included. CORS is the outermost layer so that browsers on another origin reach the
+/// REST API and both Socket.IO transports (polling, then the websocket upgrade) alike:
+/// Socket.IO requests never reach the router, so a CORS layer inside the socket layer
+/// would never see them. Everything else (request id, tracing, panics, timeout, body
+/// limit) wraps the routes only, as before: long polls and websockets are not requests
+/// to time out or log one by one.
+pub fn router(state: AppState, sockets: SocketIoLayer) -> Router {
     let (routes, openapi) = api_parts();
     let openapi = Arc::new(openapi);
     let x_request_id = HeaderName::from_static("x-request-id");
-
-    let cors = if state.cfg.cors_origins.is_empty() {
-        CorsLayer::new()
-    } else {
-        let origins: Vec<HeaderValue> = state
-            .cfg
-            .cors_origins
-            .iter()
-            .filter_map(|o| o.parse().ok())
-            .collect();
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PATCH,
-                Method::PUT,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                axum::http::header::AUTHORIZATION,
-                axum::http::header::CONTENT_TYPE,
-            ])
-            .allow_credentials(true)
-    };
+    let cors = cors_layer(&state.cfg.cors_origins);
 
     routes
         .route(
@@ -175,10 +158,53 @@ pub fn router(state: AppState) -> Router {
                     StatusCode::GATEWAY_TIMEOUT,
                     state.cfg.request_timeout,
                 ))
-                .layer(cors)
                 .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
         )
         .with_state(state)
+        .layer(sockets)
+        .layer(cors)
+}
+
+/// Request headers a single-page app sends besides the CORS-safelisted ones.
+const CORS_ALLOW_HEADERS: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "accept-language",
+    "x-request-id",
+    "last-event-id",
+];
+/// Response headers the page's JavaScript may read.
+const CORS_EXPOSE_HEADERS: [&str; 4] = [
+    "x-request-id",
+    "retry-after",
+    "content-disposition",
+    "content-length",
+];
+/// How long a browser may cache a preflight answer (Chromium caps it at 2 hours).
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// CORS for the configured origins (`CORS_ORIGINS`), with credentials so that cookies
+/// (the SSE stream's) and `withCredentials` Socket.IO clients work. No origins: no CORS
+/// headers at all, so browsers allow same-origin use only.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers(CORS_ALLOW_HEADERS.map(HeaderName::from_static))
+        .expose_headers(CORS_EXPOSE_HEADERS.map(HeaderName::from_static))
+        .allow_credentials(true)
+        .max_age(CORS_MAX_AGE)
 }
 
 /// Serves the application on `listener` (with the admission limits of [`server`])
@@ -190,7 +216,7 @@ pub async fn run(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let mut limits = state.cfg.server.clone();
     limits.max_connections = server::fit_connection_cap(limits.max_connections);
     let (socket_layer, io) = chat::start(&state);
-    let app = router(state).layer(socket_layer);
+    let app = router(state, socket_layer);
     // Sockets are long-lived: close them when shutdown starts, or graceful shutdown
     // would wait for them until the grace period ends.
     let closing = shutdown.clone();

@@ -9,6 +9,7 @@ mod admission;
 mod auth;
 mod chat;
 mod chat_rate_limit;
+mod cors;
 mod dashboard;
 mod events;
 mod fake_portone;
