@@ -33,5 +33,6 @@ log "chat end to end on SQLite (backend binaries, agent-manager, Socket.IO clien
 scripts/e2e.sh
 log "chat end to end on PostgreSQL"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
+log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
 log "all tests passed"

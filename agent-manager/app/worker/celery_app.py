@@ -5,9 +5,41 @@ Start a worker with ``celery -A app.worker.celery_app worker``.
 
 from __future__ import annotations
 
+import redis
 from celery import Celery
+from kombu.transport import redis as kombu_redis
 
 from app.core.config import TASK_NAME, Settings, get_settings
+
+
+def _survive_broker_restart() -> None:
+    """Keep the worker alive across a Redis restart (kombu 5.7 / celery 5.7).
+
+    On a lost broker connection the consumer collects the connection (its transport's
+    ``client`` becomes None) and then closes it; closing restores unacknowledged messages
+    through that connection, and tasks finishing in the threads pool ack through it. Both
+    end in ``AttributeError: 'NoneType' object has no attribute 'hostname'`` in
+    ``Channel._connparams``, which kombu does not treat as a connection error: the worker
+    exits ("Unrecoverable error"). Raising a connection error there instead lets kombu
+    ignore it as it does every other error of a dead connection; the messages stay in the
+    unacked index and come back after the visibility timeout (by when the backend has
+    failed their turns, and the redelivery does nothing). e2e/chaos restarts Redis under
+    a threads and a prefork worker to hold this.
+    """
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "_mocheong_patched", False):
+        return
+
+    def _connparams(self, asynchronous=False):
+        if getattr(self.connection, "client", None) is None:
+            raise redis.exceptions.ConnectionError("the broker connection was closed")
+        return original(self, asynchronous=asynchronous)
+
+    _connparams._mocheong_patched = True
+    kombu_redis.Channel._connparams = _connparams
+
+
+_survive_broker_restart()
 
 
 def create_celery(settings: Settings, include_tasks: bool = True) -> Celery:
