@@ -242,8 +242,19 @@ def stored_messages(api: Api, token: str, session_id: str) -> list[dict]:
             return out
 
 
-def check(user: User, api: Api) -> Counts:
-    """Counts what went wrong for one user, from the database and from what it received."""
+def check(user: User, api: Api, settle: float = 15.0) -> Counts:
+    """Counts what went wrong for one user, from the database and from what it received.
+    The answer is stored a moment after its `done` went out (the completion consumer), so a
+    turn still `pending` is looked at again for up to `settle` seconds."""
+    deadline = time.monotonic() + settle
+    while True:
+        c = _check(user, api)
+        if not c.stuck_turns or time.monotonic() > deadline:
+            return c
+        time.sleep(0.5)
+
+
+def _check(user: User, api: Api) -> Counts:
     c = Counts(accepted=len(user.accepted))
     if not user.session_id:
         return c

@@ -262,3 +262,49 @@ def test_database_refusing_connections_is_unavailable_not_unauthorized(chaos):
     # Back: the same socket works again.
     _until(lambda: "session_id" in c.call("joinRoom", {"room": f"page-{page['id']}"}, timeout=30), "back", 30)
     c.disconnect()
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs a database server")
+def test_resume_after_the_completion_store_failed_holds_the_whole_answer(chaos):
+    owner, page = new_user(chaos)
+    c = ChatClient(chaos.alive()[0].base, owner["token"]).connect()
+    info = c.call("joinRoom", {"room": f"page-{page['id']}"})
+    question = "Tell me everything: when, where, parking, directions, gift accounts and the meal?"
+    mid = c.call("chat-message", {"text": question})["message_id"]
+    c.wait_for("newMessage", lambda d: d.get("message_id") == mid and d.get("seq", -1) >= 1)
+    c.disconnect()
+    seen = c.items(mid)
+    r = redis_lib.Redis.from_url(chaos.redis.url)
+    stream = f"chat:stream:{info['session_id']}"
+    chaos.proxy.refuse()  # the answer ends while no instance can store it
+    try:
+        _until(
+            lambda: any(json.loads(f[b"item"])["type"] == "done" for _, f in r.xrange(stream)),
+            "the answer ended",
+            TURN_BOUND_S,
+        )
+        time.sleep(1)  # the completion consumers try, and fail, to store it
+    finally:
+        chaos.proxy.accept()
+    c2 = ChatClient(chaos.alive()[-1].base, owner["token"]).connect()
+    c2.call("joinRoom", {"room": f"page-{page['id']}"}, timeout=30)
+    last = max(i["seq"] for i in seen)
+    out = c2.call(
+        "resume", {"session_id": info["session_id"], "message_id": mid, "after_seq": last}, timeout=30
+    )
+    items = [i for i in out["items"] if i["message_id"] == mid]
+    assert [i["seq"] for i in items] == list(range(last + 1, last + 1 + len(items)))
+    assert items and items[-1]["type"] == "done"
+    assert (
+        "".join(i.get("content", "") for i in seen + items if i["type"] == "text-delta")
+        == items[-1]["content"]
+    )
+    c2.disconnect()
+    # And the store is retried: the answer ends up stored, once.
+    api = chaos.api()
+
+    def stored():
+        rows = api.req("GET", f"/api/chat/sessions/{info['session_id']}/messages", owner["token"])["items"]
+        return [m for m in rows if m.get("answerTo") == mid]
+
+    _until(lambda: len(stored()) == 1, "the answer is stored after the database is back", 30)

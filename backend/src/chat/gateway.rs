@@ -374,7 +374,11 @@ async fn stop_generation(
         Ok(Some(_)) => {
             // The worker checks this flag between chunks (docs/agent-manager.md).
             let key = format!("chat:cancel:{}", data.message_id);
-            let _: redis::RedisResult<()> = redis.clone().set_ex(key, "1", 3600).await;
+            let set: redis::RedisResult<()> = redis.clone().set_ex(key, "1", 3600).await;
+            if let Err(e) = set {
+                let err = crate::error::Error::internal(e);
+                return failed(&s, Some(ack), EVENT, err, "");
+            }
             reply(
                 &s,
                 Some(ack),
