@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api_doc;
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -41,10 +42,7 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use config::Config;
@@ -54,36 +52,9 @@ pub use state::{AppState, build_state};
 /// Default cap for JSON bodies; upload routes raise their own limit.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Mocheong API", description = "Wedding invitation platform backend"),
-    modifiers(&BearerAuth),
-    components(schemas(error::ErrorBody))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-    }
-}
-
 /// The API routes together with their OpenAPI description.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(api_doc::ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api", chat::history::router())
         .nest(
@@ -109,14 +80,21 @@ fn api() -> OpenApiRouter<AppState> {
         .nest("/health", health::router())
 }
 
+/// The routes and the OpenAPI document describing them, completed by its rules.
+fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api().split_for_parts();
+    api_doc::complete(&mut doc);
+    (routes, doc)
+}
+
 /// The OpenAPI document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api_parts().1
 }
 
 /// The complete HTTP application with its layers.
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = api().split_for_parts();
+    let (routes, openapi) = api_parts();
     let openapi = Arc::new(openapi);
     let x_request_id = HeaderName::from_static("x-request-id");
 

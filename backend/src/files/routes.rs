@@ -647,6 +647,7 @@ async fn delete_file(
 #[into_params(parameter_in = Query)]
 pub struct SignedQuery {
     /// `original` (default) or `thumb`.
+    #[param(inline)]
     pub variant: Option<Variant>,
     /// Expiry, unix seconds.
     pub exp: i64,
