@@ -418,7 +418,7 @@ async fn tickets_work_once_without_redis() {
 }
 
 /// A throwaway Redis of this test only, so restarting it disturbs nobody.
-struct OwnRedis {
+pub struct OwnRedis {
     port: u16,
     child: Child,
 }
@@ -437,7 +437,7 @@ impl OwnRedis {
         redis
     }
 
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -456,11 +456,11 @@ impl OwnRedis {
         panic!("redis-server did not start on port {}", self.port);
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
