@@ -57,7 +57,8 @@ Rules:
 - A map card is attached separately when useful, so do not print raw map URLs.
 
 Question as understood by the router: {understood}
-Relevant facts (already checked against the details; prefer their wording):
+Relevant facts (already checked against the details; prefer their wording), one block
+per topic:
 {facts}
 
 {open}
@@ -984,7 +985,7 @@ class ContextAgent:
         system = SYSTEM_PROMPT.format(
             language="Korean" if query.lang == "ko" else "English",
             understood=describe(query),
-            facts="\n".join(f"- {f}" for f in facts),
+            facts="\n\n".join(facts),  # one block per topic
             open=CONTEXT_OPEN,
             context=context_json,
             close=CONTEXT_CLOSE,
