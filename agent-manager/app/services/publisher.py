@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import redis
 
 from app.core.config import Settings
 from app.schemas import ChatRequest
-from app.services import keys
+from app.services import keys, metrics
 
 # Hangul, as the agents' detect_language (services must not import the agents).
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
@@ -106,6 +107,7 @@ class RedisPublisher:
         self.user_id = request.user_id
         self.seq = 0
         self.finished = False
+        self._started = time.monotonic()
         self.closed = False
         self.previous = previous or []
         self.lang = "ko" if _HANGUL.search(getattr(request, "message", "") or "") else "en"
@@ -191,6 +193,8 @@ class RedisPublisher:
             # -1: the backend failed the turn; -2: the seq went out already.
             self.closed = True
             raise TurnClosed(self.message_id)
+        if self.seq == 0:
+            metrics.TIME_TO_FIRST_ITEM.observe(time.monotonic() - self._started)
         self.seq += 1
         if final:
             self.finished = True
