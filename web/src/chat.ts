@@ -29,6 +29,8 @@ export class Chat {
   readonly socket: Socket;
   readonly turns = new Map<string, Turn>();
   sessionId = "";
+  /** The Engine.IO transports used, in order: `polling` then `websocket` by default. */
+  readonly transports: string[] = [];
 
   constructor(
     private readonly pageId: string,
@@ -38,6 +40,14 @@ export class Chat {
     // `auth` as a function: every reconnect sends the current access token.
     this.socket = io(`${API}/chat`, {
       auth: (cb) => cb({ token: session()?.accessToken ?? "" }),
+    });
+    this.socket.io.on("open", () => {
+      const engine = this.socket.io.engine;
+      this.transports.push(engine.transport.name);
+      engine.on("upgrade", (t) => {
+        this.transports.push(t.name);
+        this.showConnected();
+      });
     });
     this.socket.on("connect", () => void this.join());
     this.socket.on("connect_error", (err) => {
@@ -62,9 +72,12 @@ export class Chat {
     const resumed = await this.socket.emitWithAck("resume", { session_id: this.sessionId });
     for (const m of (resumed.messages ?? []) as MessageOut[]) this.applyStored(m);
     for (const item of (resumed.items ?? []) as Item[]) this.apply(item);
-    this.onStatus(`connected (${this.socket.io.engine.transport.name})`);
-    this.socket.io.engine.on("upgrade", (t) => this.onStatus(`connected (${t.name})`));
+    this.showConnected();
     this.onChange();
+  }
+
+  private showConnected(): void {
+    if (this.sessionId) this.onStatus(`connected (${this.socket.io.engine.transport.name})`);
   }
 
   private turn(id: string): Turn {

@@ -126,6 +126,7 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     await tabB.goto(`${stack.web}/#/chat/${page.id}`);
     for (const tab of [tabA, tabB]) {
       await seen(tab, "#chat-status", (t) => t === "connected (websocket)", "socket upgraded");
+      assert.equal(await tab.locator("#chat-status").getAttribute("data-transports"), "polling,websocket");
     }
   });
 
