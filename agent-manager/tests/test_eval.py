@@ -25,7 +25,7 @@ from .eval_contexts import (
 )
 from .samples import EN_CONTEXT, KO_CONTEXT
 
-#: Share of cases that must pass. Every case passes today; the margin (3 of ~190) leaves room
+#: Share of cases that must pass. Every case passes today; the margin (5 of 260) leaves room
 #: for a deliberate trade-off in a later rule change without hiding a broken area.
 THRESHOLD = 0.98
 
@@ -375,6 +375,59 @@ CASES = [
         ("111-22-333333",),
         before=("신랑측 계좌 알려줘",),
     ),
+    # --- a second batch, written after the rules (first run: 35 of 41 right) -------------
+    Case(G, "결혼식 몇시에 해?", ("오후 1시에 시작합니다",)),
+    Case(G, "식장까지 지하철 타면 몇 분 걸려요?", ("도보 5분",), ("예식 장소는",)),
+    Case(G, "주차장 있어?", ("주차 안내:",)),
+    Case(G, "주차비 무료인가요?", ("2시간 무료",)),
+    Case(G, "축의금은 어디로 보내면 돼요?", ("마음 전하실 곳:", GROOM_ACCOUNT), ("예식 장소는",)),
+    Case(G, "신부님 계좌 알려주세요", ("신부측 계좌는 나와 있지 않습니다",)),
+    Case(G, "신부 쪽으로 송금하고 싶은데요", ("신부측 계좌는 나와 있지 않습니다",)),
+    Case(G, "신랑신부 이름 알려줘", ("신랑은 이재민", "신부는 박하은")),
+    Case(G, "Where's the wedding?", ("takes place at 더채플앳청담",)),
+    Case(G, "what's the date?", ("Saturday, April 24, 2027",)),
+    Case(G, "Is there a dress code?", ("doesn't mention a dress code",)),
+    Case(G, "How do I get there from Seoul Station by KTX?", ("no train (KTX/SRT)", "청담역")),
+    Case(G, "can I bring my kids", ("says nothing about children",)),
+    Case(G, "Are flowers ok?", ("says nothing about flowers",)),
+    Case(G, "What's the deadline to RSVP?", ("RSVPs are due by April 10, 2027",)),
+    Case(G, "How many guests on the bride's side?", ("Bride's side: 13",), ("17",)),
+    Case(G, "who's the bride's dad?", ("박성수",), ("이정호",)),
+    Case(G, "식사 몇 시부터예요?", ("한식 뷔페",)),
+    Case(G, "청첩장 문구 보여줘", ("인사말이 없습니다",)),
+    Case(G, "ㅎㅇ", ("안녕하세요!",)),
+    Case(G, "뭐해줄수있어", ("답해 드릴 수 있어요",)),
+    Case(G, "택시 타고 가도 돼?", ("택시 안내는 없습니다", "청담역")),
+    Case(D, "셔틀 몇 시 출발?", ("오전 7시 출발",)),
+    Case(D, "부산역 셔틀 탈 수 있어요?", ("부산역에서 오전 7시",)),
+    Case(D, "광주에서 가는 교통편", ("광주에서 오는 교통편 안내는 없습니다", "참고로")),
+    Case(D, "What should guests wear?", ("세미 정장",)),
+    Case(D, "can kids come?", ("아이 동반 환영합니다",)),
+    Case(D, "No flowers?", ("정중히 사양합니다",)),
+    Case(P, "아버님 계좌 좀", ("신랑측 아버지: 농협", "신부측 아버지: 기업은행"), ("국민은행",)),
+    Case(
+        P,
+        "신부 부모님 계좌번호",
+        ("신부측 아버지: 기업은행", "신부측 어머니 계좌는 나와 있지 않습니다"),
+        ("농협",),
+    ),
+    Case(P, "groom's mom account number", ("Groom's mother: 우리은행",), ("농협",)),
+    Case(P, "양가 부모님 계좌 다 주세요", ("신랑측 아버지", "신랑측 어머니", "신부측 아버지")),
+    Case(E, "what time should we arrive", ("5:30 PM",)),
+    Case(E, "what's for dinner", ("Three-course dinner",)),
+    Case(E, "Is the ceremony indoors?", ("doesn't cover that",)),
+    Case(M, "주차는 어디에 해요?", ("주차 안내가 없습니다",), ("예식 장소는",)),
+    Case(M, "Where do I park?", ("doesn't mention parking",)),
+    # a question of its own after another is not a follow-up
+    Case(G, "오늘 날씨는요?", ("답변드리기 어려운",), ("주차 안내:",), before=("주차 돼요?",)),
+    Case(
+        G,
+        "Is there anything else?",
+        ("doesn't cover that",),
+        ("Parking:",),
+        before=("Is there parking?",),
+    ),
+    Case(G, "그럼 그건요?", ("주차 안내:",), before=("주차 돼요?",)),
     # --- KO_CONTEXT / EN_CONTEXT (tests/samples.py) -------------------------------------------
     Case(KO_CONTEXT, "셔틀버스 있어요?", ("셔틀버스 안내:", "10분 간격"), ("청담역 13번",)),
     Case(KO_CONTEXT, "지하철로 가려면", ("청담역 13번 출구",), ("10분 간격",)),

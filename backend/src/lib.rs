@@ -14,16 +14,19 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod files;
+pub mod gate;
 pub mod guestbook;
 pub mod health;
 pub mod invitations;
+pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod payments;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -111,6 +114,7 @@ pub fn router(state: AppState, sockets: SocketIoLayer) -> Router {
             "/api/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { Error::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Error::new(
@@ -128,13 +132,28 @@ pub fn router(state: AppState, sockets: SocketIoLayer) -> Router {
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(telemetry::make_span)
-                        .on_response(telemetry::on_response),
+                        .on_response(telemetry::on_response)
+                        .on_failure(telemetry::on_failure),
                 )
                 .layer(PropagateRequestIdLayer::new(x_request_id))
-                .layer(CatchPanicLayer::custom(|_| {
-                    tracing::error!("handler panicked");
-                    Error::internal(anyhow::anyhow!("panic")).into_response()
-                }))
+                .layer(axum::middleware::from_fn(metrics::track_http))
+                .layer(CatchPanicLayer::custom(
+                    |panic: Box<dyn std::any::Any + Send>| {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        // Logged here, once; the answer is the same bare 500 as any internal error.
+                        tracing::error!(panic = message, "handler panicked");
+                        Error::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            "internal server error",
+                        )
+                        .into_response()
+                    },
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::GATEWAY_TIMEOUT,
                     state.cfg.request_timeout,
@@ -188,11 +207,14 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         .max_age(CORS_MAX_AGE)
 }
 
-/// Serves the application on `listener` until `shutdown` is cancelled, then lets
-/// in-flight requests finish (bounded by `SHUTDOWN_GRACE_SECS`).
+/// Serves the application on `listener` (with the admission limits of [`server`])
+/// until `shutdown` is cancelled, then lets in-flight requests finish (bounded by
+/// `SHUTDOWN_GRACE_SECS`).
 pub async fn run(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.cfg.shutdown_grace;
+    let mut limits = state.cfg.server.clone();
+    limits.max_connections = server::fit_connection_cap(limits.max_connections);
     let (socket_layer, io) = chat::start(&state);
     let app = router(state, socket_layer);
     // Sockets are long-lived: close them when shutdown starts, or graceful shutdown
@@ -202,11 +224,7 @@ pub async fn run(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
         closing.cancelled().await;
         io.close().await;
     });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = server::serve(listener, app, limits, shutdown.clone());
     tokio::select! {
         res = server => res?,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -558,7 +558,7 @@ class ContextAgent:
                 return relation in wanted_relations or (relation == "parents" and bool(q.relations))
             return True
 
-        sides: list[str | None] = sorted(q.sides) if q.sides else [None]
+        sides: list[str | None] = [x for x in ("groom", "bride") if x in q.sides] or [None]
         parts: list[str] = []
         chosen: list[tuple[GiftAccount, str]] = []
         missing: list[str] = []
@@ -568,6 +568,13 @@ class ContextAgent:
                 chosen += [f for f in found if f not in chosen]
             else:
                 missing.append(_whose(side, q.relations, q.parents, lang))
+            if found and side and q.parents and not q.relations:
+                # "신부 부모님 계좌": say which parent has none
+                have = {r for _a, r in found}
+                if "parents" not in have:
+                    absent = frozenset({"father", "mother"} - have)
+                    if absent:
+                        missing.append(_whose(side, absent, True, lang))
         if chosen:
             heading = _pick(lang, "마음 전하실 곳:", "Gift accounts:")
             parts.append(heading + "\n" + "\n".join(_account_line(a, r, lang) for a, r in chosen))
@@ -773,7 +780,7 @@ class ContextAgent:
         )
 
     def _couple(self, ctx: WeddingContext, lang: str, q: Query) -> str:
-        sides = sorted(q.sides, reverse=True) if q.sides else ["groom", "bride"]
+        sides = [x for x in ("groom", "bride") if x in q.sides] or ["groom", "bride"]
         if q.parents:
             return self._parents(ctx, lang, sides)
         people = []
@@ -783,8 +790,8 @@ class ContextAgent:
                 continue
             parents = " · ".join(p for p in (person.father, person.mother) if p)
             if lang == "ko":
-                who = "신랑" if role == "groom" else "신부"
-                people.append(f"{who}은 {person.name}" + (f"(혼주: {parents})" if parents else ""))
+                who = "신랑은" if role == "groom" else "신부는"
+                people.append(f"{who} {person.name}" + (f"(혼주: {parents})" if parents else ""))
             else:
                 who = "the groom" if role == "groom" else "the bride"
                 people.append(
@@ -826,7 +833,7 @@ class ContextAgent:
         return " ".join(parts)
 
     def _contact(self, ctx: WeddingContext, lang: str, q: Query) -> str:
-        sides = sorted(q.sides, reverse=True) if q.sides else ["groom", "bride"]
+        sides = [x for x in ("groom", "bride") if x in q.sides] or ["groom", "bride"]
         parts = []
         for side in sides:
             person = _person(ctx, side)

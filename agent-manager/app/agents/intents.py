@@ -11,7 +11,7 @@ question and replaces only the slots it names. Every rule is a cue in this file 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from app.agents.lexicon import Cues, compact, detect_language, modes_in, origin_in, spaced
@@ -132,13 +132,14 @@ _CUES: dict[Intent, Cues] = {
          r"\bthe greeting\b", r"\bwhat does the invitation say\b"),
     ),
     Intent.GREETING: Cues(
-        ("안녕", "반가워", "반갑", "하이", "헬로"),
+        ("안녕", "반가워", "반갑", "하이", "헬로", "ㅎㅇ", "ㅎㅇㅎㅇ"),
         (r"^(hi|hello|hey|howdy|good (morning|afternoon|evening))\b",),
     ),
     Intent.CAPABILITY: Cues(
         ("뭐할수있", "뭘할수있", "무엇을할수", "뭘물어", "뭐물어", "무엇을물어", "뭐가능",
          "무슨기능", "기능이", "뭘도와", "뭐도와", "무엇을도와", "할수있는게", "사용법",
-         "어떻게써", "뭐알려줄수", "뭘알려줄수", "너는누구", "넌누구", "누구세요", "뭐하는"),
+         "어떻게써", "뭐알려줄수", "뭘알려줄수", "너는누구", "넌누구", "누구세요", "뭐하는",
+         "해줄수있", "뭐해줘", "무엇을해줄", "뭐알아", "뭘알아"),
         (r"\bwhat can you\b", r"\bwhat can i ask\b", r"\bwhat do you know\b",
          r"\bhow does this work\b", r"\bcapabilit", r"\bwho are you\b", r"\bwhat are you\b",
          r"^help\b", r"\bcan you help\b", r"\bwhat do you do\b"),
@@ -194,12 +195,43 @@ _PARENTS = Cues(
 _FATHER = Cues(("아버지", "아버님", "부친", "아빠"), (r"\bfather\b", r"\bdad\b"))
 _MOTHER = Cues(("어머니", "어머님", "모친", "엄마"), (r"\bmother\b", r"\bmom\b", r"\bmum\b"))
 
-# Markers of a follow-up that leans on the previous question.
-_FOLLOW_UP = Cues(
-    ("그럼", "그러면", "그건", "그거", "거기", "그쪽", "저기", "은요", "는요", "도요", "이요"),
-    (r"^(and|also|what about|how about|and the|and for|same for|what of)\b",
-     r"\bwhat about\b", r"\bhow about\b", r"\bthere\b", r"\bthat\b"),
-)  # fmt: skip
+# A question made only of these words leans on the previous one ("그럼 그건요?", "and that?").
+# Anything else in it means it asks something of its own ("오늘 날씨는요?" is not a follow-up).
+_KO_FILLERS = re.compile(
+    "그럼|그러면|그건|그거|거기|그쪽|저기|혹시|어때요|어때|어떻게돼요|어떻게되나요|어떻게돼|있어요|있나요|"
+    "있어|요|은|는|도|이|가"
+)
+_EN_FILLERS = frozenset(
+    [
+        "and",
+        "also",
+        "what",
+        "about",
+        "how",
+        "the",
+        "for",
+        "same",
+        "of",
+        "that",
+        "it",
+        "there",
+        "then",
+        "one",
+        "ones",
+        "is",
+        "so",
+        "ok",
+        "okay",
+    ]
+)
+
+
+def _bare_follow_up(c: str, s: str) -> bool:
+    if re.search(r"[a-z]", s):
+        words = re.findall(r"[a-z']+", s)
+        return bool(words) and all(w in _EN_FILLERS for w in words)
+    return bool(c) and not _KO_FILLERS.sub("", c)
+
 
 #: Intents that are about a subject of the wedding (not small talk, not unknown).
 TOPICS = tuple(i for i in _CUES if i not in SMALL_TALK)
@@ -220,7 +252,6 @@ class Query:
     aspects: frozenset[str] = frozenset()  # time, date, address, hall
     follow_up: bool = False
     resolved_from: str | None = None  # the earlier question a follow-up leaned on
-    notes: list[str] = field(default_factory=list)
 
     @property
     def topics(self) -> list[Intent]:
@@ -251,7 +282,10 @@ def _refine(found: list[Intent], c: str, s: str, modes: tuple[str, ...]) -> list
         if modes == ("car",) and not _CUES[Intent.DIRECTIONS].found(c, s):
             has.discard(Intent.DIRECTIONS)
     specific = has - {Intent.WHERE, Intent.WHEN, Intent.COUPLE, Intent.RSVP} - SMALL_TALK
-    if Intent.WHERE in has and specific and not _WHERE_STRONG.found(c, s):
+    to_venue = any(k in c for k in ("식장까지", "예식장까지", "웨딩홀까지")) or re.search(
+        r"\bto the (venue|hall)\b", s
+    )
+    if Intent.WHERE in has and specific and (to_venue or not _WHERE_STRONG.found(c, s)):
         has.discard(Intent.WHERE)  # "where can I park?" asks about parking
     if Intent.WHEN in has and specific and not _WHEN_STRONG.found(c, s):
         has.discard(Intent.WHEN)  # "주차 몇 시간 무료?" / "what time does the shuttle leave?"
@@ -311,7 +345,7 @@ def analyze(text: str, previous: Query | None = None) -> Query:
         modes=modes,
         origin=origin_in(text),
         aspects=_aspects(c, s),
-        follow_up=_FOLLOW_UP.found(c, s),
+        follow_up=_bare_follow_up(c, s),
     )
     return _lean_on(query, previous)
 

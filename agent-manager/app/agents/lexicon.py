@@ -113,7 +113,8 @@ class Cues:
     """Korean substrings (compact form) and English regexes for one concept."""
 
     def __init__(self, ko: tuple[str, ...] = (), en: tuple[str, ...] = ()) -> None:
-        self.ko = ko
+        # the same normalisation as the text (NFKC turns "ㅎㅇ" into conjoining jamo)
+        self.ko = tuple(unicodedata.normalize("NFKC", k) for k in ko)
         self.en = tuple(re.compile(p) for p in en)
 
     def found(self, compact_text: str, spaced_text: str) -> bool:

@@ -133,3 +133,111 @@ async fn racing_first_answers_make_one_row_and_one_201() {
         .await;
     assert_eq!(list["total"], 1);
 }
+
+#[tokio::test]
+async fn a_stale_page_save_is_412_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.register().await;
+    let editor = app.register().await;
+    let page = crate::pages::create_page(&app, &owner).await;
+    let id = page["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/pages/{id}/editors"),
+        Some(&owner.access),
+        json!({"email": editor.email}),
+        201,
+    )
+    .await;
+    let url = format!("{}/api/pages/{id}", app.base);
+
+    // Both load version 1.
+    let loaded = app
+        .http
+        .get(&url)
+        .bearer_auth(&owner.access)
+        .send()
+        .await
+        .unwrap();
+    let etag = loaded.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, "\"1\"");
+    assert_eq!(
+        loaded.json::<serde_json::Value>().await.unwrap()["version"],
+        1
+    );
+
+    // The editor saves first.
+    let first = app
+        .http
+        .patch(&url)
+        .bearer_auth(&editor.access)
+        .header("if-match", &etag)
+        .json(&json!({"greeting": "편집자의 인사"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["etag"], "\"2\"");
+
+    // The owner's save on version 1 is refused, by header or by body field.
+    let stale = app
+        .http
+        .patch(&url)
+        .bearer_auth(&owner.access)
+        .header("if-match", &etag)
+        .json(&json!({"greeting": "신랑의 인사"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let body: serde_json::Value = stale.json().await.unwrap();
+    assert_eq!(error_code(&body), "stale_version");
+    assert_eq!(body["error"]["details"]["currentVersion"], 2);
+    let stale_body = app
+        .http
+        .patch(&url)
+        .bearer_auth(&owner.access)
+        .json(&json!({"greeting": "신랑의 인사", "version": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale_body.status(), 412);
+    let now = app
+        .get(&format!("/api/pages/{id}"), Some(&owner.access), 200)
+        .await;
+    assert_eq!(now["greeting"], "편집자의 인사", "nothing changed");
+    assert_eq!(now["version"], 2);
+
+    // Reloaded, the owner saves on version 2; a save without a precondition still works.
+    let fresh = app
+        .http
+        .patch(&url)
+        .bearer_auth(&owner.access)
+        .header("if-match", "\"2\"")
+        .json(&json!({"greeting": "신랑의 인사"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    let blind = app
+        .http
+        .patch(&url)
+        .bearer_auth(&owner.access)
+        .json(&json!({"theme": "modern"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blind.status(), 200);
+    assert_eq!(blind.headers()["etag"], "\"4\"");
+
+    // The gallery is page content too: a stale If-Match is refused there as well.
+    let gallery = app
+        .http
+        .put(format!("{url}/gallery"))
+        .bearer_auth(&owner.access)
+        .header("if-match", "\"2\"")
+        .json(&json!({"fileIds": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gallery.status(), 412);
+}

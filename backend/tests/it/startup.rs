@@ -1,5 +1,6 @@
-//! Start-up as an operator sees it: several real `backend` binaries started at the
-//! same moment on a fresh database all migrate it and come up.
+//! The real `backend` binary as an operator sees it: several instances started at the
+//! same moment on a fresh database all migrate it and come up; its log alerts only on
+//! real faults.
 
 use std::{
     process::Stdio,
@@ -83,6 +84,10 @@ impl Drop for FreshDb {
 
 /// Starts `backend serve` on a free port with its own data directory.
 fn start_instance(db_url: &str, data_dir: &std::path::Path) -> Child {
+    start_instance_with(db_url, data_dir, &[])
+}
+
+fn start_instance_with(db_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_backend"))
         .arg("serve")
         .current_dir(data_dir)
@@ -94,6 +99,7 @@ fn start_instance(db_url: &str, data_dir: &std::path::Path) -> Child {
         .env("DATA_DIR", data_dir)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .envs(extra.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -101,9 +107,15 @@ fn start_instance(db_url: &str, data_dir: &std::path::Path) -> Child {
         .expect("backend binary starts")
 }
 
-/// Reads the instance's JSON log until its `listening` line and returns the address;
-/// panics with everything it printed if it exits first.
+type LogLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Reads the instance's JSON log until its `listening` line and returns the address
+/// (and the log read so far); panics with everything it printed if it exits first.
 async fn listening_addr(child: &mut Child) -> String {
+    wait_listening(child).await.0
+}
+
+async fn wait_listening(child: &mut Child) -> (String, Vec<String>, LogLines) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     let deadline = Instant::now() + START_BOUND;
@@ -124,7 +136,9 @@ async fn listening_addr(child: &mut Child) -> String {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
             && v["message"] == "listening"
         {
-            return v["addr"].as_str().expect("addr field").to_owned();
+            let addr = v["addr"].as_str().expect("addr field").to_owned();
+            seen.push(line);
+            return (addr, seen, lines);
         }
         seen.push(line);
     }
@@ -154,4 +168,85 @@ async fn instances_started_together_on_a_fresh_database_all_come_up() {
     for child in &mut children {
         child.kill().await.ok();
     }
+}
+
+/// Client errors, readiness with the agent-manager down and a switched-off feature's
+/// 503 are everyday traffic: none may page anyone. The start-up line is a summary.
+#[tokio::test]
+async fn client_errors_and_expected_503s_log_no_error() {
+    let db = FreshDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let agent = format!("http://{dead}");
+    let mut child = start_instance_with(&db.url, dir.path(), &[("AGENT_MANAGER_URL", &agent)]);
+    let (addr, mut log, mut rest) = wait_listening(&mut child).await;
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let status = |res: reqwest::Response| res.status().as_u16();
+
+    let user: serde_json::Value = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": crate::common::unique_email(),
+            "password": crate::common::PASSWORD, "displayName": "Ops"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = user["accessToken"].as_str().unwrap();
+    let files = format!("{base}/api/files");
+    let sent = [
+        (404, http.delete(format!("{files}/01J00000000000000000000000")).bearer_auth(token)),
+        (415, http.post(format!("{files}/presign")).bearer_auth(token).body("x")),
+        (422, http.post(format!("{files}/presign")).bearer_auth(token)
+            .json(&serde_json::json!({"purpose": "gallery", "fileName": "", "contentType": "image/png", "size": 1}))),
+        (401, http.get(format!("{base}/api/auth/me"))),
+        (404, http.get(format!("{base}/api/nope"))),
+        (503, http.post(format!("{base}/api/payments/prepare")).bearer_auth(token)
+            .json(&serde_json::json!({"pageId": "01J00000000000000000000000", "plan": "premium"}))),
+        (200, http.get(format!("{base}/health/ready"))),
+        (200, http.get(format!("{base}/health/ready"))),
+        (200, http.get(format!("{base}/health/ready"))),
+    ];
+    for (expected, req) in sent {
+        let req = req.build().unwrap();
+        let what = format!("{} {}", req.method(), req.url().path());
+        assert_eq!(status(http.execute(req).await.unwrap()), expected, "{what}");
+    }
+    child.kill().await.ok();
+    while let Ok(Some(line)) = rest.next_line().await {
+        log.push(line);
+    }
+
+    let entries: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let errors: Vec<_> = entries.iter().filter(|e| e["level"] == "ERROR").collect();
+    assert!(
+        errors.is_empty(),
+        "ERROR lines for everyday traffic: {errors:#?}"
+    );
+    let down: Vec<_> = entries
+        .iter()
+        .filter(|e| e["message"] == "readiness check down")
+        .collect();
+    assert_eq!(
+        down.len(),
+        1,
+        "one WARN when the agent-manager goes down, not one per probe"
+    );
+    assert_eq!(down[0]["level"], "WARN");
+    let starting = log
+        .iter()
+        .find(|l| l.contains(r#""message":"starting""#))
+        .expect("a start-up line");
+    assert!(
+        starting.len() < 600,
+        "a summary, not the whole configuration: {starting}"
+    );
 }
