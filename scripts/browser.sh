@@ -25,4 +25,4 @@ fi
 log "web: generate API types, type-check (tsc --strict), bundle"
 npm run --silent build
 log "web: browser journey in headless Chromium"
-node --test --test-concurrency=1 tests/
+node --test --test-concurrency=1 tests/journey.test.mjs
