@@ -16,6 +16,7 @@ pub mod extract;
 pub mod files;
 pub mod guestbook;
 pub mod health;
+pub mod i18n;
 pub mod invitations;
 pub mod pages;
 pub mod pagination;
@@ -159,6 +160,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(cors)
                 .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
         )
+        // Outermost, so every error answer, even a panic's, is in the asked language.
+        .layer(axum::middleware::from_fn(i18n::negotiate))
         .with_state(state)
 }
 

@@ -95,9 +95,11 @@ impl From<admin_audit_log::Model> for AuditOut {
 pub struct AuditSearch {
     /// Exact action, e.g. `user.suspend`.
     #[validate(length(max = 64))]
+    #[param(max_length = 64)]
     pub action: Option<String>,
     /// Exact target id (a user, page or payment id).
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub target_id: Option<String>,
 }
 

@@ -77,6 +77,7 @@ impl From<page::Model> for AdminPageOut {
 pub struct PageSearch {
     /// Part of the slug, or the exact page or owner id.
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub q: Option<String>,
     pub status: Option<PageStatus>,
 }

@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct UserSearch {
     /// Matches part of the email or display name.
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub q: Option<String>,
 }
 
@@ -67,6 +68,7 @@ async fn list_users(
 pub struct ReasonIn {
     /// Why; kept in the audit log.
     #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -74,6 +76,7 @@ pub struct ReasonIn {
 #[serde(rename_all = "camelCase")]
 pub struct OptionalReasonIn {
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -82,6 +85,7 @@ pub struct OptionalReasonIn {
 pub struct RoleIn {
     pub role: Role,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 

@@ -136,7 +136,7 @@ async fn answer_open_rsvp(
         phone: &input.phone,
         side: input.side,
     };
-    let (saved, created) = record_answer(&state, &page, who, input.answer).await?;
+    let (saved, created) = record_answer(&state, &page, who, input.answer()).await?;
     Ok((
         if created {
             StatusCode::CREATED

@@ -7,6 +7,7 @@ mod common;
 mod admin;
 mod auth;
 mod chat;
+mod errors;
 mod events;
 mod fake_portone;
 mod files;
