@@ -259,6 +259,28 @@ impl Error {
         err
     }
 
+    /// 503 `busy`: this kind of work is at its limit; try again in a second.
+    pub fn busy(what: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("the server is busy with {what}; try again shortly"),
+        );
+        if let Some(extra) = err.extra_mut() {
+            extra.retry_after = Some(1);
+        }
+        err
+    }
+
+    /// 413 `payload_too_large`, the one answer for every body over its limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is too large",
+        )
+    }
+
     pub fn unavailable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }

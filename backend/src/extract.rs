@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::{StatusCode, header, request::Parts},
+    http::{StatusCode, Uri, header, request::Parts},
 };
 use serde::de::{DeserializeOwned, IgnoredAny};
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
@@ -33,7 +33,14 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        let query = parts.uri.query().unwrap_or_default();
+        Self::try_from_uri(&parts.uri)
+    }
+}
+
+impl<T: DeserializeOwned> Query<T> {
+    /// Parses the query string of `uri` (for extractors built on this one).
+    pub fn try_from_uri(uri: &Uri) -> Result<Self, Error> {
+        let query = uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)
@@ -63,6 +70,29 @@ where
     }
 }
 
+/// A raw body (webhook signatures, CSV) whose rejections are JSON too: over the body
+/// limit it is the same 413 `payload_too_large` as everywhere else.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
+fn body_rejection(rej: axum::extract::rejection::BytesRejection) -> Error {
+    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::payload_too_large()
+    } else {
+        Error::bad_request("invalid_body", rej.body_text())
+    }
+}
+
 /// Reads a JSON body with precise errors; shared by extractors that validate later.
 pub async fn parse_json_body<S, T>(req: Request, state: &S) -> Result<T, Error>
 where
@@ -82,17 +112,9 @@ where
     if !is_json {
         return Err(not_json());
     }
-    let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body is too large",
-            )
-        } else {
-            Error::bad_request("invalid_body", "the request body could not be read")
-        }
-    })?;
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(body_rejection)?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         // Only a body that is not JSON at all is malformed (400); well-formed JSON
@@ -120,7 +142,7 @@ fn serde_field(path: String, message: &str) -> InvalidField {
         } else {
             format!("{path}.{missing}")
         };
-        return invalid(field, "required", "is required");
+        return field_error(field, "required", "is required");
     }
     let field = if path == "." { String::new() } else { path };
     if let Some(rest) = message.strip_prefix("unknown variant `") {
@@ -168,10 +190,10 @@ fn serde_field(path: String, message: &str) -> InvalidField {
         e if e.contains("struct") || e.contains("map") => ("invalid_type", "must be an object"),
         _ => ("invalid_value", "has an invalid value"),
     };
-    invalid(field, code, text)
+    field_error(field, code, text)
 }
 
-fn invalid(field: String, code: &'static str, message: &'static str) -> InvalidField {
+fn field_error(field: String, code: &'static str, message: &'static str) -> InvalidField {
     InvalidField {
         field,
         code: code.into(),

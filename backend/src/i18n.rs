@@ -121,10 +121,7 @@ fn match_pattern<'a>(pattern: &str, text: &'a str) -> Option<Vec<&'a str>> {
     for (i, part) in rest.iter().enumerate() {
         let last = i == rest.len() - 1;
         let at = if last {
-            remaining
-                .len()
-                .checked_sub(part.len())
-                .filter(|&at| remaining[at..] == **part)?
+            remaining.strip_suffix(*part).map(str::len)?
         } else {
             // Placeholders are non-empty: look for the next literal after one char.
             let skip = remaining.chars().next()?.len_utf8();
@@ -191,6 +188,8 @@ fn noun(value: &str) -> String {
         "reinstate" => "정지 해제",
         "demote" => "권한 변경",
         "change the role of" => "권한 변경",
+        "password checks" => "비밀번호 확인",
+        "image decoding" => "이미지 처리",
         other => return other.to_owned(),
     };
     ko.to_owned()
@@ -304,6 +303,30 @@ const CATALOG: &[(&str, &str)] = &[
         "must be a theme name (letters, digits, - or _)",
         "테마 이름이어야 합니다 (영문, 숫자, - 또는 _)",
     ),
+    (
+        "unknown query parameter `{}`; this list takes {}",
+        "알 수 없는 쿼리 매개변수 `{}`입니다. 이 목록이 받는 것: {}",
+    ),
+    (
+        "cannot sort by `{}`; sortable: {}",
+        "`{}`(으)로는 정렬할 수 없습니다. 정렬 가능: {}",
+    ),
+    (
+        "from must not be after to",
+        "from이 to보다 늦을 수 없습니다",
+    ),
+    (
+        "at most {} days per request",
+        "한 번에 최대 {}일까지 조회할 수 있습니다",
+    ),
+    (
+        "cannot read the answer stream: {}",
+        "답변 스트림을 읽을 수 없습니다: {}",
+    ),
+    (
+        "a valid metrics token is required",
+        "올바른 메트릭 토큰이 필요합니다",
+    ),
     // Authentication.
     (
         "missing bearer token",
@@ -376,6 +399,18 @@ const CATALOG: &[(&str, &str)] = &[
         "이 페이지는 개인 초대장으로만 참석 응답을 받습니다",
     ),
     ("must not be blank", "비어 있으면 안 됩니다"),
+    (
+        "this phone number has already answered; send the editToken returned with that answer to change it",
+        "이 전화번호로 이미 응답했습니다. 바꾸려면 그 응답에서 받은 editToken을 함께 보내 주세요",
+    ),
+    (
+        "the edit token does not match this answer",
+        "수정 토큰이 이 응답과 맞지 않습니다",
+    ),
+    (
+        "the page was changed by someone else (now version {}); reload it and apply your change again",
+        "다른 사람이 페이지를 바꿨습니다 (현재 버전 {}). 새로 불러온 뒤 다시 수정해 주세요",
+    ),
     (
         "the password does not match",
         "비밀번호가 일치하지 않습니다",
@@ -585,6 +620,152 @@ mod tests {
         assert_eq!(
             Text::en("account is suspended").get(Lang::Ko),
             "정지된 계정입니다"
+        );
+    }
+}
+
+/// Every error message written in the source has its Korean in the catalog. Scans
+/// the calls that take a message (`Error::new`, `Error::validation`, ... and the
+/// validators' `with_message`) for their literal or `format!` text.
+#[cfg(test)]
+mod coverage {
+    use super::korean;
+
+    /// Constructor → index of its message argument.
+    const CALLS: &[(&str, usize)] = &[
+        ("Error::new(", 2),
+        ("Error::bad_request(", 1),
+        ("Error::conflict(", 1),
+        ("Error::unavailable(", 1),
+        ("Error::validation(", 1),
+        ("Error::forbidden(", 0),
+        ("Error::unauthorized(", 0),
+        ("with_message(", 0),
+        ("invalid(", 1),
+    ];
+
+    /// The top-level arguments of the call whose `(` ends at `start`.
+    fn arguments(text: &str) -> Vec<String> {
+        let (mut depth, mut in_str, mut escaped) = (0i32, false, false);
+        let mut args = vec![String::new()];
+        for c in text.chars() {
+            if in_str {
+                args.last_mut().unwrap().push(c);
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => in_str = true,
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' if depth == 0 => return args,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    args.push(String::new());
+                    continue;
+                }
+                _ => {}
+            }
+            args.last_mut().unwrap().push(c);
+        }
+        args
+    }
+
+    /// The message an argument spells out, with `{...}` as `{}`; `None` when it is
+    /// not written in place (a variable, `e.to_string()`, ...).
+    fn message(arg: &str) -> Option<String> {
+        let arg = arg.trim();
+        let arg = arg
+            .strip_prefix("format!(")
+            .map(str::trim_start)
+            .unwrap_or(arg);
+        let arg = arg.strip_prefix("Cow::Borrowed(").unwrap_or(arg);
+        let body = arg.strip_prefix('"')?;
+        let mut out = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    // A line continuation: the newline and the next line's indent go.
+                    Some('\n') => {
+                        let rest: String = chars.clone().collect();
+                        let trimmed = rest.trim_start();
+                        chars = body[body.len() - trimmed.len()..].chars();
+                    }
+                    Some(other) => out.push(other),
+                    None => {}
+                },
+                '{' => {
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                    out.push_str("{}");
+                }
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_message_in_the_source_has_korean() {
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut missing = Vec::new();
+        let mut checked = 0;
+        for (path, text) in &files {
+            // Socket and storage errors have their own wording; tests are not answers.
+            let text = text.split("#[cfg(test)]").next().unwrap();
+            for (call, index) in CALLS {
+                for (at, _) in text.match_indices(call) {
+                    let preceded = text[..at].chars().last();
+                    if preceded.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        continue; // `Storage` + `Error::new(`, `fn invalid(`, ...
+                    }
+                    if text[..at].ends_with("fn ") {
+                        continue;
+                    }
+                    let args = arguments(&text[at + call.len()..]);
+                    let Some(msg) = args.get(*index).and_then(|a| message(a)) else {
+                        continue;
+                    };
+                    checked += 1;
+                    if korean(&msg).is_none() {
+                        missing.push(format!("{path}: {msg:?}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 80,
+            "only {checked} messages found: the scan is broken"
+        );
+        assert!(
+            missing.is_empty(),
+            "add these to the Korean catalog in i18n.rs:\n{}",
+            missing.join("\n")
         );
     }
 }
