@@ -19,6 +19,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "Rust tests on SQLite"
 cargo test --workspace --locked
 
+scripts/openapi-check.sh  # OpenAPI validity and generated TypeScript types (~30 s)
+
 log "Rust tests on PostgreSQL"
 TEST_DB="${TEST_DB:-mocheong_test}"  # overridable so parallel runs on one server do not collide
 psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
