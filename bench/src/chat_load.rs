@@ -43,6 +43,11 @@ struct Args {
     handoff_samples: usize,
     token: Option<String>,
     room_ids: Vec<String>,
+    /// Run as `sh -c "<cmd> before"` once the rooms exist and `"<cmd> connected"` once
+    /// every client has joined (the heap profile takes its snapshots there).
+    snapshot_cmd: Option<String>,
+    /// Clients setting up at the same time.
+    setup_concurrency: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -58,6 +63,8 @@ fn parse_args() -> anyhow::Result<Args> {
         handoff_samples: 300,
         token: None,
         room_ids: Vec::new(),
+        snapshot_cmd: None,
+        setup_concurrency: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,9 +81,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--handoff-samples" => a.handoff_samples = value()?.parse()?,
             "--token" => a.token = Some(value()?),
             "--room-ids" => a.room_ids = value()?.split(',').map(str::to_owned).collect(),
+            "--snapshot-cmd" => a.snapshot_cmd = Some(value()?),
+            "--setup-concurrency" => a.setup_concurrency = value()?.parse::<usize>()?.max(1),
             "-h" | "--help" => {
                 println!(
-                    "chat-load [--url U] [--redis R] [--clients N] [--rooms M] [--publish-rate P] [--duration-secs S] [--backend-pid PID] [--agent-port PORT] [--handoff-samples K] [--token JWT --room-ids id,id]"
+                    "chat-load [--url U] [--redis R] [--clients N] [--rooms M] [--publish-rate P] [--duration-secs S] [--backend-pid PID] [--agent-port PORT] [--handoff-samples K] [--token JWT --room-ids id,id] [--snapshot-cmd CMD] [--setup-concurrency C]"
                 );
                 std::process::exit(0);
             }
@@ -263,6 +272,20 @@ fn bench_timestamp(frame: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
+/// Runs the `--snapshot-cmd` hook, if any, with `stage` as its argument.
+fn snapshot(args: &Args, stage: &str) -> anyhow::Result<()> {
+    if let Some(cmd) = &args.snapshot_cmd {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{cmd} {stage}"))
+            .status()?;
+        if !status.success() {
+            bail!("snapshot command failed at {stage}: {status}");
+        }
+    }
+    Ok(())
+}
+
 /// The `p` quantile of sorted nanosecond samples, in milliseconds (NaN when empty).
 fn quantile_ms(sorted: &[u64], p: f64) -> f64 {
     percentile(sorted, p).map_or(f64::NAN, |ns| ns as f64 / 1e6)
@@ -317,6 +340,7 @@ async fn main() -> anyhow::Result<()> {
             made
         }
     };
+    snapshot(&args, "before")?;
     let rss_idle = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -349,7 +373,7 @@ async fn main() -> anyhow::Result<()> {
                 })
             }
         })
-        .buffer_unordered(200)
+        .buffer_unordered(args.setup_concurrency)
         .collect::<Vec<_>>()
         .await
         .into_iter()
@@ -378,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let rss_connected = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
+    snapshot(&args, "connected")?;
 
     // One session per room to publish into: the relay delivers a session's items to
     // every socket in its page's room, whichever session each socket was given.

@@ -6,6 +6,7 @@
 pub mod agent;
 mod gateway;
 pub mod history;
+mod owned_parts;
 pub mod persist;
 mod presence;
 pub mod relay;
@@ -15,11 +16,19 @@ use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
+use tower::layer::util::Stack;
 
 use crate::{auth::rate_limit::KeyedLimiter, state::AppState};
 use agent::AgentClient;
 
 pub const NAMESPACE: &str = "/chat";
+
+/// tungstenite's read buffer per socket (its default is 4 KiB). Client frames are
+/// small (events of a few hundred bytes); a larger frame grows the buffer as needed.
+const WS_READ_BUFFER: usize = 1024;
+
+/// The Socket.IO layer with [`owned_parts::OwnedPartsLayer`] in front of it.
+pub type ChatLayer = Stack<SocketIoLayer, owned_parts::OwnedPartsLayer>;
 
 /// What the socket handlers share.
 pub struct ChatRuntime {
@@ -37,7 +46,7 @@ pub fn room_name(page_id: &str) -> String {
 /// Builds the Socket.IO layer and starts the background loops (relay, completion
 /// consumer, presence heartbeat) when Redis is configured. Returns the layer to put
 /// on the router and the `SocketIo` handle (closed at shutdown).
-pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
+pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
     let rt = Arc::new(ChatRuntime {
         state: state.clone(),
         redis: state.redis.clone(),
@@ -51,6 +60,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
+        .max_buffer_size(state.cfg.chat.socket_buffer)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .build_layer();
     // The runtime must not hold `io` (which holds the runtime): handlers that need it
     // take socketioxide's `SocketIo` extractor.
@@ -80,7 +91,7 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             "REDIS_URL is not set: the chat gateway accepts connections but cannot reach the assistant"
         );
     }
-    (layer, io)
+    (Stack::new(layer, owned_parts::OwnedPartsLayer), io)
 }
 
 /// A suspended account loses its open sockets at once, on every instance: the

@@ -15,3 +15,4 @@ mod page_access;
 mod page_inputs;
 mod pages;
 mod payments;
+mod relay;
