@@ -34,4 +34,5 @@ scripts/e2e.sh
 log "chat end to end on PostgreSQL"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
 
+scripts/browser.sh  # the reference web client in headless Chromium, against the real stack
 log "all tests passed"

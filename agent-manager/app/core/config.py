@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = None
     service_token_header: str = "X-Service-Token"  # noqa: S105 - a header name
     health_ping_timeout_seconds: float = 1.0
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token for GET /metrics on the API; unset: 404."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="Port of the worker's Prometheus endpoint; unset: off."
+    )
 
     # --- Model ------------------------------------------------------------------------------
     model_provider: Literal["offline", "openai", "anthropic"] = "offline"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import redis
 
 from app.core.config import Settings
 from app.schemas import ChatRequest
-from app.services import keys
+from app.services import keys, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class RedisPublisher:
         self.user_id = request.user_id
         self.seq = 0
         self.finished = False
+        self._started = time.monotonic()
 
     @classmethod
     def for_ids(
@@ -78,6 +80,8 @@ class RedisPublisher:
             )
         pipe.publish(keys.channel(self.session_id), payload)
         pipe.execute()
+        if self.seq == 0:
+            metrics.TIME_TO_FIRST_ITEM.observe(time.monotonic() - self._started)
         self.seq += 1
         if final:
             self.finished = True

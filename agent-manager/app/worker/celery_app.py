@@ -5,7 +5,10 @@ Start a worker with ``celery -A app.worker.celery_app worker``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_init
 
 from app.core.config import TASK_NAME, Settings, get_settings
 
@@ -35,6 +38,16 @@ def create_celery(settings: Settings, include_tasks: bool = True) -> Celery:
         enable_utc=True,
     )
     return celery
+
+
+@worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's Prometheus endpoint, from its main process (see app.services.metrics)."""
+    port = get_settings().worker_metrics_port
+    if port:
+        from app.services.metrics import serve_worker_metrics
+
+        serve_worker_metrics(port)
 
 
 celery_app = create_celery(get_settings())

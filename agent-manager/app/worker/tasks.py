@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import redis
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from app.agents.intents import detect_language
@@ -16,6 +16,7 @@ from app.agents.output_agent import ERROR_TEXT
 from app.agents.providers import TransientModelError, build_chat_model
 from app.core.config import TASK_NAME, Settings, get_settings
 from app.schemas import ID_PATTERN, ChatRequest
+from app.services import metrics
 from app.services.control import Claim, claim_message, finish_claim, stop_requested
 from app.services.publisher import RedisPublisher
 from app.worker.celery_app import celery_app
@@ -52,6 +53,20 @@ def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
 
 @celery_app.task(bind=True, name=TASK_NAME, acks_late=True)
 def process_chat_message(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Answers one message; counts the task by its outcome (``agent_tasks_total``)."""
+    try:
+        outcome = _process(self, args, kwargs)
+    except Retry:
+        metrics.TASKS.labels("retry").inc()
+        raise
+    except BaseException:
+        metrics.TASKS.labels("crashed").inc()
+        raise
+    metrics.TASKS.labels(outcome["status"]).inc()
+    return outcome
+
+
+def _process(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     client = get_redis(settings)
     payload = _payload(args, kwargs)

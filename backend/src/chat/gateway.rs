@@ -259,7 +259,7 @@ async fn chat_message(
     let Some(current) = s.extensions.get::<CurrentRoom>() else {
         return refuse(&s, Some(ack), EVENT, "not_joined", "join a room first");
     };
-    if rt.limiter.check(&user.id).is_err() {
+    if !rt.limiter.allow(&user.id).await {
         return refuse(
             &s,
             Some(ack),
