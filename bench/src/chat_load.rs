@@ -22,7 +22,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use bench::{memory_mib, percentile};
+use bench::{cpu_seconds, memory_mib, percentile};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -419,6 +419,7 @@ async fn main() -> anyhow::Result<()> {
     let client = redis::Client::open(args.redis.as_str())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let published = Arc::new(AtomicU64::new(0));
+    let cpu_before = args.backend_pid.and_then(|pid| cpu_seconds(pid).ok());
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let mut seq: u64 = 0;
@@ -444,6 +445,7 @@ async fn main() -> anyhow::Result<()> {
     let publish_secs = start.elapsed().as_secs_f64();
     // Let the tail arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_after = args.backend_pid.and_then(|pid| cpu_seconds(pid).ok());
     let rss_loaded = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     // Hand-off latency: chat-message sent → POST /chat received by the fake agent.
@@ -504,6 +506,28 @@ async fn main() -> anyhow::Result<()> {
         show("before clients", rss_idle);
         show("clients connected", rss_connected);
         show("after load", rss_loaded);
+    }
+    // CPU per delivery: the server's CPU time while publishing (and the 2 s tail) over
+    // the items delivered; KiB per socket: RSS growth from no clients to all joined.
+    let cpu_us = match (cpu_before, cpu_after) {
+        (Some(a), Some(b)) if del_n > 0 => (b - a) * 1e6 / del_n as f64,
+        _ => f64::NAN,
+    };
+    let kib_per_socket = match (rss_idle, rss_connected) {
+        (Some((a, _)), Some((b, _))) => (b - a) * 1024.0 / clients.len().max(1) as f64,
+        _ => f64::NAN,
+    };
+    println!(
+        "server CPU per delivered item {cpu_us:.1} µs; memory per socket {kib_per_socket:.1} KiB"
+    );
+    println!(
+        "RESULT rate={} delivered_pct={:.3} p99_ms={:.2} cpu_us={cpu_us:.2} kib_per_socket={kib_per_socket:.1}",
+        args.publish_rate,
+        100.0 * del_n as f64 / expected.max(1) as f64,
+        quantile_ms(&lat, 0.99)
+    );
+    if args.handoff_samples == 0 {
+        return Ok(());
     }
     println!("\n== hand-off (chat-message → agent receives POST /chat) ==");
     println!(
