@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::NAMESPACE;
-use crate::{db::chat_session, state::AppState};
+use crate::{db::chat_session, metrics, state::AppState};
 
 /// How long an unknown session id is remembered as unknown.
 const MISS_TTL: Duration = Duration::from_secs(30);
@@ -56,11 +56,11 @@ const MAX_CACHED_SESSIONS: usize = 100_000;
 const DISCONNECT_RETRY: Duration = Duration::from_millis(250);
 const DISCONNECT_GIVE_UP: Duration = Duration::from_secs(60);
 
-/// Sockets disconnected because their send buffer was full (counter; the metrics
-/// endpoint reads it).
+/// Sockets disconnected because their send buffer was full (also exported as
+/// `mocheong_chat_relay_slow_sockets_total`; tests read this one).
 pub static SLOW_SOCKETS_DISCONNECTED: AtomicU64 = AtomicU64::new(0);
 /// Agent items that reached no room: their session's lookup gave up, or too many
-/// items or sessions were waiting for a lookup.
+/// items or sessions were waiting for a lookup (`mocheong_chat_relay_dropped_items_total`).
 pub static ITEMS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -187,6 +187,7 @@ struct Relay {
 
 impl Relay {
     fn on_message(&mut self, channel: &str, bytes: &[u8]) {
+        metrics::relay_items("in", 1);
         let Ok(text) = serde_json::from_slice::<&RawValue>(bytes) else {
             tracing::debug!(channel, "chat relay: message is not JSON; ignored");
             return;
@@ -225,6 +226,7 @@ impl Relay {
             if queue.len() < MAX_WAITING_ITEMS {
                 queue.push_back(item.to_owned());
             } else {
+                metrics::relay_dropped("too_many_waiting", 1);
                 let total = ITEMS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(
                     session_id,
@@ -235,6 +237,7 @@ impl Relay {
             return;
         }
         if self.waiting.len() >= MAX_WAITING_SESSIONS {
+            metrics::relay_dropped("too_many_waiting", 1);
             let total = ITEMS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
                 session_id,
@@ -285,6 +288,7 @@ impl Relay {
             }
             Lookup::GaveUp => {
                 // Not remembered: the next item tries again.
+                metrics::relay_dropped("lookup_gave_up", items.len() as u64);
                 let total = ITEMS_DROPPED.fetch_add(items.len() as u64, Ordering::Relaxed)
                     + items.len() as u64;
                 tracing::error!(
@@ -332,15 +336,20 @@ fn send_to_room(io: &SocketIo, room: &str, except: Option<&str>, event: &str, da
     let Some(ns) = io.of(NAMESPACE) else {
         return;
     };
+    let mut sent = 0;
     for socket in ns.to(room.to_owned()).sockets() {
         if except == Some(socket.id.as_str()) {
             continue;
         }
         match socket.emit(event, data) {
-            Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+            Ok(()) => sent += 1,
+            Err(SendError::Socket(SocketError::Closed)) => {}
             Err(SendError::Socket(SocketError::InternalChannelFull)) => drop_slow(socket, room),
             Err(e) => tracing::warn!(sid = %socket.id, error = %e, "chat relay: item not sent"),
         }
+    }
+    if sent > 0 {
+        metrics::relay_items("out", sent);
     }
 }
 
@@ -350,6 +359,7 @@ fn send_to_room(io: &SocketIo, room: &str, except: Option<&str>, event: &str, da
 /// full); a client that never reads again is closed by engine.io's heartbeat, whose
 /// ping cannot be queued either.
 fn drop_slow(socket: SocketRef, room: &str) {
+    metrics::relay_slow_socket();
     let total = SLOW_SOCKETS_DISCONNECTED.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::warn!(
         sid = %socket.id,
