@@ -357,15 +357,29 @@ impl Config {
                 .get("AGENT_COMPLETION_STREAM")
                 .unwrap_or_else(|| "chat:completions".into()),
             agent_timeout: Duration::from_millis(r.parse("AGENT_TIMEOUT_MS", 3000u64)),
-            agent_retries: r.parse("AGENT_RETRIES", 2u32),
             breaker_threshold: r.parse("AGENT_BREAKER_THRESHOLD", 5u32).max(1),
-            breaker_cooldown: Duration::from_secs(r.parse("AGENT_BREAKER_COOLDOWN_SECS", 30u64)),
+            breaker_cooldown: Duration::from_secs(
+                r.parse("AGENT_BREAKER_COOLDOWN_SECS", 3u64).max(1),
+            ),
             max_message_chars: r.parse("CHAT_MAX_MESSAGE_CHARS", 2000usize),
             rate_per_minute: r.parse("CHAT_RATE_PER_MINUTE", 20u32).max(1),
             max_rooms_per_socket: r.parse("CHAT_MAX_ROOMS_PER_SOCKET", 5usize).max(1),
             socket_buffer: r.parse("CHAT_SOCKET_BUFFER", 128usize).max(8),
             history_turns: r.parse("CHAT_HISTORY_TURNS", 10u64),
-            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 30_000u64)),
+            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 5_000u64)),
+            first_item_timeout: Duration::from_millis(
+                r.parse("CHAT_FIRST_ITEM_TIMEOUT_MS", 20_000u64).max(100),
+            ),
+            idle_timeout: Duration::from_millis(
+                r.parse("CHAT_IDLE_TIMEOUT_MS", 30_000u64).max(100),
+            ),
+            turn_timeout: Duration::from_millis(
+                r.parse("CHAT_TURN_TIMEOUT_MS", 180_000u64).max(100),
+            ),
+            sweep_interval: Duration::from_millis(
+                r.parse("CHAT_SWEEP_INTERVAL_MS", 1_000u64)
+                    .clamp(50, 60_000),
+            ),
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
         };
@@ -508,7 +522,6 @@ pub struct ChatConfig {
     /// The Redis stream of finished answers, read with a consumer group.
     pub completion_stream: String,
     pub agent_timeout: Duration,
-    pub agent_retries: u32,
     /// Consecutive hand-off failures that open the circuit, and how long it stays open.
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
@@ -522,6 +535,14 @@ pub struct ChatConfig {
     pub history_turns: u64,
     /// Completions left unacknowledged this long by a (dead) instance are claimed.
     pub claim_idle: Duration,
+    /// A turn with no first item this long after `message-accepted` fails.
+    pub first_item_timeout: Duration,
+    /// A turn whose last item is this old (and not final) fails.
+    pub idle_timeout: Duration,
+    /// No turn lasts longer than this, however steadily it streams.
+    pub turn_timeout: Duration,
+    /// How often each instance's dispatcher and deadline sweeper look at open turns.
+    pub sweep_interval: Duration,
     /// This instance's name (its consumer name in the completion group); the same
     /// as `Config::server_id`.
     pub instance_id: String,

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
         default=None, description="Celery broker; defaults to redis_url."
     )
     queue: str = Field(default="celery", description="Redis list the worker consumes.")
-    visibility_timeout_seconds: int = 3600
+    # The backend fails a turn with no new item for CHAT_IDLE_TIMEOUT_MS (30 s) and any turn
+    # after CHAT_TURN_TIMEOUT_MS (180 s). A task always ends before the backend's turn bound
+    # (hard limit 150 s); a killed worker's task comes back only after the visibility
+    # timeout, which must outlast the longest task (or a running task would be delivered
+    # twice) -- by then the backend has failed the turn and the redelivery finds it failed.
+    visibility_timeout_seconds: int = 180
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 150
     task_max_retries: int = 3

@@ -26,6 +26,7 @@ pub mod admin_audit_log;
 pub mod chat_message;
 pub mod chat_read;
 pub mod chat_session;
+pub mod chat_turn;
 pub mod file;
 pub mod guestbook_entry;
 pub mod invitation;
