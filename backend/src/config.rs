@@ -364,6 +364,7 @@ impl Config {
             max_message_chars: r.parse("CHAT_MAX_MESSAGE_CHARS", 2000usize),
             rate_per_minute: r.parse("CHAT_RATE_PER_MINUTE", 20u32).max(1),
             max_rooms_per_socket: r.parse("CHAT_MAX_ROOMS_PER_SOCKET", 5usize).max(1),
+            socket_buffer: r.parse("CHAT_SOCKET_BUFFER", 128usize).max(8),
             history_turns: r.parse("CHAT_HISTORY_TURNS", 10u64),
             claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 5_000u64)),
             first_item_timeout: Duration::from_millis(
@@ -527,6 +528,9 @@ pub struct ChatConfig {
     pub max_message_chars: usize,
     pub rate_per_minute: u32,
     pub max_rooms_per_socket: usize,
+    /// Packets a socket may have waiting to be written; a socket whose buffer is full
+    /// is disconnected (docs/chat.md "Relay across instances").
+    pub socket_buffer: usize,
     /// Earlier messages sent along as history.
     pub history_turns: u64,
     /// Completions left unacknowledged this long by a (dead) instance are claimed.

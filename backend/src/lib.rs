@@ -36,7 +36,6 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use socketioxide::layer::SocketIoLayer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -104,7 +103,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// would never see them. Everything else (request id, tracing, panics, timeout, body
 /// limit) wraps the routes only, as before: long polls and websockets are not requests
 /// to time out or log one by one.
-pub fn router(state: AppState, sockets: SocketIoLayer) -> Router {
+pub fn router(state: AppState, sockets: chat::ChatLayer) -> Router {
     let (routes, openapi) = api_parts();
     let openapi = Arc::new(openapi);
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -36,6 +36,8 @@ pub mod names {
     pub const DB_POOL_MAX: &str = "mocheong_db_pool_max_connections";
     pub const RELAY_ITEMS: &str = "mocheong_chat_relay_items_total";
     pub const RELAY_LAG: &str = "mocheong_chat_relay_lag_seconds";
+    pub const RELAY_SLOW_SOCKETS: &str = "mocheong_chat_relay_slow_sockets_total";
+    pub const RELAY_DROPPED: &str = "mocheong_chat_relay_dropped_items_total";
     pub const HANDOFFS: &str = "mocheong_chat_handoffs_total";
     pub const HANDOFF_DURATION: &str = "mocheong_chat_handoff_duration_seconds";
     pub const BREAKER_OPEN: &str = "mocheong_chat_agent_breaker_open";
@@ -101,12 +103,20 @@ fn describe() {
     describe_gauge!(DB_POOL_MAX, "Database pool size limit (DB_MAX_CONNECTIONS)");
     describe_counter!(
         RELAY_ITEMS,
-        "Chat items relayed, by direction (in: from Redis, out: to sockets)"
+        "Chat items relayed, by direction (in: read from Redis, out: delivered to a socket)"
     );
     describe_histogram!(
         RELAY_LAG,
         Unit::Seconds,
         "Delay between an agent item's publication and its relay to the room"
+    );
+    describe_counter!(
+        RELAY_SLOW_SOCKETS,
+        "Sockets disconnected because their send buffer was full (the client resumes)"
+    );
+    describe_counter!(
+        RELAY_DROPPED,
+        "Agent items that reached no room, by reason (lookup_gave_up, too_many_waiting)"
     );
     describe_counter!(HANDOFFS, "Hand-offs to the agent-manager by outcome");
     describe_histogram!(
@@ -128,10 +138,19 @@ fn describe() {
 
 // ---- what other modules call ------------------------------------------------------
 
-/// One chat item relayed: `direction` is `"in"` (read from Redis) or `"out"` (sent to
-/// a room).
-pub fn relay_item(direction: &'static str) {
-    counter!(RELAY_ITEMS, "direction" => direction).increment(1);
+/// `n` items relayed in `direction` at once (one item to the sockets of a room).
+pub fn relay_items(direction: &'static str, n: u64) {
+    counter!(RELAY_ITEMS, "direction" => direction).increment(n);
+}
+
+/// A socket was disconnected because its send buffer was full.
+pub fn relay_slow_socket() {
+    counter!(RELAY_SLOW_SOCKETS).increment(1);
+}
+
+/// `n` agent items reached no room, for `reason`.
+pub fn relay_dropped(reason: &'static str, n: u64) {
+    counter!(RELAY_DROPPED, "reason" => reason).increment(n);
 }
 
 /// How long after its publication an item reached the room.

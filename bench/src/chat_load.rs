@@ -22,7 +22,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use bench::{memory_mib, percentile};
+use bench::{cpu_seconds, memory_mib, percentile};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -43,6 +43,11 @@ struct Args {
     handoff_samples: usize,
     token: Option<String>,
     room_ids: Vec<String>,
+    /// Run as `sh -c "<cmd> before"` once the rooms exist and `"<cmd> connected"` once
+    /// every client has joined (the heap profile takes its snapshots there).
+    snapshot_cmd: Option<String>,
+    /// Clients setting up at the same time.
+    setup_concurrency: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -58,6 +63,8 @@ fn parse_args() -> anyhow::Result<Args> {
         handoff_samples: 300,
         token: None,
         room_ids: Vec::new(),
+        snapshot_cmd: None,
+        setup_concurrency: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,9 +81,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--handoff-samples" => a.handoff_samples = value()?.parse()?,
             "--token" => a.token = Some(value()?),
             "--room-ids" => a.room_ids = value()?.split(',').map(str::to_owned).collect(),
+            "--snapshot-cmd" => a.snapshot_cmd = Some(value()?),
+            "--setup-concurrency" => a.setup_concurrency = value()?.parse::<usize>()?.max(1),
             "-h" | "--help" => {
                 println!(
-                    "chat-load [--url U] [--redis R] [--clients N] [--rooms M] [--publish-rate P] [--duration-secs S] [--backend-pid PID] [--agent-port PORT] [--handoff-samples K] [--token JWT --room-ids id,id]"
+                    "chat-load [--url U] [--redis R] [--clients N] [--rooms M] [--publish-rate P] [--duration-secs S] [--backend-pid PID] [--agent-port PORT] [--handoff-samples K] [--token JWT --room-ids id,id] [--snapshot-cmd CMD] [--setup-concurrency C]"
                 );
                 std::process::exit(0);
             }
@@ -263,6 +272,20 @@ fn bench_timestamp(frame: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
+/// Runs the `--snapshot-cmd` hook, if any, with `stage` as its argument.
+fn snapshot(args: &Args, stage: &str) -> anyhow::Result<()> {
+    if let Some(cmd) = &args.snapshot_cmd {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{cmd} {stage}"))
+            .status()?;
+        if !status.success() {
+            bail!("snapshot command failed at {stage}: {status}");
+        }
+    }
+    Ok(())
+}
+
 /// The `p` quantile of sorted nanosecond samples, in milliseconds (NaN when empty).
 fn quantile_ms(sorted: &[u64], p: f64) -> f64 {
     percentile(sorted, p).map_or(f64::NAN, |ns| ns as f64 / 1e6)
@@ -317,6 +340,7 @@ async fn main() -> anyhow::Result<()> {
             made
         }
     };
+    snapshot(&args, "before")?;
     let rss_idle = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -349,7 +373,7 @@ async fn main() -> anyhow::Result<()> {
                 })
             }
         })
-        .buffer_unordered(200)
+        .buffer_unordered(args.setup_concurrency)
         .collect::<Vec<_>>()
         .await
         .into_iter()
@@ -378,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let rss_connected = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
+    snapshot(&args, "connected")?;
 
     // One session per room to publish into: the relay delivers a session's items to
     // every socket in its page's room, whichever session each socket was given.
@@ -394,6 +419,7 @@ async fn main() -> anyhow::Result<()> {
     let client = redis::Client::open(args.redis.as_str())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let published = Arc::new(AtomicU64::new(0));
+    let cpu_before = args.backend_pid.and_then(|pid| cpu_seconds(pid).ok());
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let mut seq: u64 = 0;
@@ -419,6 +445,7 @@ async fn main() -> anyhow::Result<()> {
     let publish_secs = start.elapsed().as_secs_f64();
     // Let the tail arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_after = args.backend_pid.and_then(|pid| cpu_seconds(pid).ok());
     let rss_loaded = args.backend_pid.and_then(|pid| memory_mib(pid).ok());
 
     // Hand-off latency: chat-message sent → POST /chat received by the fake agent.
@@ -479,6 +506,28 @@ async fn main() -> anyhow::Result<()> {
         show("before clients", rss_idle);
         show("clients connected", rss_connected);
         show("after load", rss_loaded);
+    }
+    // CPU per delivery: the server's CPU time while publishing (and the 2 s tail) over
+    // the items delivered; KiB per socket: RSS growth from no clients to all joined.
+    let cpu_us = match (cpu_before, cpu_after) {
+        (Some(a), Some(b)) if del_n > 0 => (b - a) * 1e6 / del_n as f64,
+        _ => f64::NAN,
+    };
+    let kib_per_socket = match (rss_idle, rss_connected) {
+        (Some((a, _)), Some((b, _))) => (b - a) * 1024.0 / clients.len().max(1) as f64,
+        _ => f64::NAN,
+    };
+    println!(
+        "server CPU per delivered item {cpu_us:.1} µs; memory per socket {kib_per_socket:.1} KiB"
+    );
+    println!(
+        "RESULT rate={} delivered_pct={:.3} p99_ms={:.2} cpu_us={cpu_us:.2} kib_per_socket={kib_per_socket:.1}",
+        args.publish_rate,
+        100.0 * del_n as f64 / expected.max(1) as f64,
+        quantile_ms(&lat, 0.99)
+    );
+    if args.handoff_samples == 0 {
+        return Ok(());
     }
     println!("\n== hand-off (chat-message → agent receives POST /chat) ==");
     println!(

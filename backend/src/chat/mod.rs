@@ -8,6 +8,7 @@ pub mod deadline;
 mod gateway;
 pub mod history;
 pub mod outbox;
+mod owned_parts;
 pub mod persist;
 mod presence;
 pub mod rate_limit;
@@ -19,12 +20,20 @@ use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::{SocketIo, extract::SocketRef, handler::ConnectHandler, layer::SocketIoLayer};
+use tower::layer::util::Stack;
 
 use crate::state::AppState;
 use agent::AgentClient;
 use rate_limit::ChatRateLimit;
 
 pub const NAMESPACE: &str = "/chat";
+
+/// tungstenite's read buffer per socket (its default is 4 KiB). Client frames are
+/// small (events of a few hundred bytes); a larger frame grows the buffer as needed.
+const WS_READ_BUFFER: usize = 1024;
+
+/// The Socket.IO layer with [`owned_parts::OwnedPartsLayer`] in front of it.
+pub type ChatLayer = Stack<SocketIoLayer, owned_parts::OwnedPartsLayer>;
 
 /// What the socket handlers share.
 pub struct ChatRuntime {
@@ -45,7 +54,7 @@ pub fn room_name(page_id: &str) -> String {
 /// consumer, hand-off dispatcher, deadline sweeper, presence heartbeat) when Redis is
 /// configured. Returns the layer to put on the router and the `SocketIo` handle
 /// (closed at shutdown).
-pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
+pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
     let rt = Arc::new(ChatRuntime {
         state: state.clone(),
         redis: state.redis.clone(),
@@ -60,6 +69,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
+        .max_buffer_size(state.cfg.chat.socket_buffer)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .build_layer();
     // The runtime must not hold `io` (which holds the runtime): handlers that need it
     // take socketioxide's `SocketIo` extractor.
@@ -91,7 +102,7 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             "REDIS_URL is not set: the chat gateway accepts connections but cannot reach the assistant"
         );
     }
-    (layer, io)
+    (Stack::new(layer, owned_parts::OwnedPartsLayer), io)
 }
 
 /// Access is enforced on open sockets at once, on every instance: the domain events

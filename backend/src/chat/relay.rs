@@ -8,19 +8,60 @@
 //! - backend fan-out envelopes `{"_relay": {event, room, except?}, "payload": ...}`
 //!   (user messages, presence, read receipts, session changes) so that members on
 //!   other instances see them too.
+//!
+//! The relay task never waits for the database. A session's room is looked up once by
+//! a task of its own; meanwhile only that session's items wait (in order, bounded),
+//! every other room keeps flowing. Unknown sessions are remembered for a while, so a
+//! stream of items for one does not become a stream of queries.
+//!
+//! Items are not parsed into a JSON tree: the relay checks the text is JSON and hands
+//! it to each socket as it came. A socket whose send buffer is full (a client that
+//! stopped reading) is not skipped silently: it leaves its rooms and is disconnected,
+//! so it never sees a later item after a missing one; the client reconnects and
+//! `resume`s from its last seq (docs/chat.md "Relay across instances").
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
 use redis::AsyncCommands;
-use sea_orm::EntityTrait;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use socketioxide::SocketIo;
+use serde_json::{Value, value::RawValue};
+use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::NAMESPACE;
-use crate::{db::chat_session, state::AppState};
+use crate::{db::chat_session, metrics, state::AppState};
+
+/// How long an unknown session id is remembered as unknown.
+const MISS_TTL: Duration = Duration::from_secs(30);
+/// One lookup attempt; a stalled database must not hold a lookup task forever.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// After this long without an answer from the database, a session's waiting items
+/// are dropped (they are in the durable stream; clients resume from it).
+const LOOKUP_GIVE_UP: Duration = Duration::from_secs(60);
+/// Items kept per session while its room is looked up, and sessions looked up at once.
+const MAX_WAITING_ITEMS: usize = 1024;
+const MAX_WAITING_SESSIONS: usize = 10_000;
+/// Cached session → room entries before the cache starts over.
+const MAX_CACHED_SESSIONS: usize = 100_000;
+/// How often a full socket is asked again to take its disconnect packet, and for how
+/// long (after that engine.io's own heartbeat, which cannot queue its ping either,
+/// has closed it).
+const DISCONNECT_RETRY: Duration = Duration::from_millis(250);
+const DISCONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+
+/// Sockets disconnected because their send buffer was full (also exported as
+/// `mocheong_chat_relay_slow_sockets_total`; tests read this one).
+pub static SLOW_SOCKETS_DISCONNECTED: AtomicU64 = AtomicU64::new(0);
+/// Agent items that reached no room: their session's lookup gave up, or too many
+/// items or sessions were waiting for a lookup (`mocheong_chat_relay_dropped_items_total`).
+pub static ITEMS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RelayEnvelope {
@@ -36,6 +77,15 @@ pub struct RelayTarget {
     /// The sending socket, which already has its own answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub except: Option<String>,
+}
+
+/// A received envelope, its payload left as the text it came as.
+#[derive(Deserialize)]
+struct IncomingEnvelope<'a> {
+    #[serde(rename = "_relay")]
+    relay: RelayTarget,
+    #[serde(borrow)]
+    payload: &'a RawValue,
 }
 
 /// Publishes a fan-out envelope that every instance relays to its sockets in `room`.
@@ -63,38 +113,18 @@ pub async fn broadcast(
         .map(|_| ())
 }
 
-/// session id → room, filled on first sight (a session never changes its page).
-#[derive(Default)]
-struct RoomCache(Mutex<HashMap<String, String>>);
-
-impl RoomCache {
-    async fn room_of(&self, state: &AppState, session_id: &str) -> Option<String> {
-        if let Some(room) = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(session_id)
-        {
-            return Some(room.clone());
-        }
-        let session = chat_session::Entity::find_by_id(session_id.to_owned())
-            .one(&state.db)
-            .await
-            .ok()??;
-        let room = super::room_name(&session.page_id);
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        map.insert(session_id.to_owned(), room.clone());
-        Some(room)
-    }
-}
-
 /// Runs until shutdown, re-subscribing after Redis connection losses.
 pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let cache = RoomCache::default();
+        let (lookups_tx, mut lookups) = mpsc::unbounded_channel();
+        let mut relay = Relay {
+            io,
+            db: state.db.clone(),
+            rooms: HashMap::new(),
+            waiting: HashMap::new(),
+            lookups_tx,
+            shutdown: shutdown.clone(),
+        };
         loop {
             match client.get_async_pubsub().await {
                 Ok(mut pubsub) => {
@@ -106,13 +136,14 @@ pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: Can
                         loop {
                             tokio::select! {
                                 _ = shutdown.cancelled() => return,
+                                Some((session_id, found)) = lookups.recv() => {
+                                    relay.looked_up(session_id, found);
+                                }
                                 next = messages.next() => match next {
-                                    Some(msg) => {
-                                        let channel = msg.get_channel_name().to_owned();
-                                        if let Ok(text) = msg.get_payload::<String>() {
-                                            deliver(&state, &io, &cache, &channel, &text).await;
-                                        }
-                                    }
+                                    Some(msg) => relay.on_message(
+                                        msg.get_channel_name(),
+                                        msg.get_payload_bytes(),
+                                    ),
                                     None => break,
                                 }
                             }
@@ -130,38 +161,222 @@ pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: Can
     });
 }
 
-async fn deliver(state: &AppState, io: &SocketIo, cache: &RoomCache, channel: &str, text: &str) {
-    let Ok(value) = serde_json::from_str::<Value>(text) else {
-        return;
-    };
-    let (event, room, except, payload) = if value.get("_relay").is_some() {
-        match serde_json::from_value::<RelayEnvelope>(value) {
-            Ok(env) => (
-                env.relay.event,
-                env.relay.room,
-                env.relay.except,
-                env.payload,
-            ),
-            Err(_) => return,
-        }
-    } else {
-        let session_id = value["session_id"]
-            .as_str()
-            .or_else(|| channel.strip_prefix("chat:"))
-            .unwrap_or_default()
-            .to_owned();
-        let Some(room) = cache.room_of(state, &session_id).await else {
+/// What the database said about a session.
+enum Lookup {
+    Room(String),
+    NoSuchSession,
+    /// The database did not answer within [`LOOKUP_GIVE_UP`].
+    GaveUp,
+}
+
+enum Known {
+    Room(String),
+    Missing(Instant),
+}
+
+/// The relay task's state: only this task touches it, so no locks.
+struct Relay {
+    io: SocketIo,
+    db: DatabaseConnection,
+    rooms: HashMap<String, Known>,
+    /// Items of sessions whose room is being looked up, in arrival order.
+    waiting: HashMap<String, VecDeque<Box<RawValue>>>,
+    lookups_tx: mpsc::UnboundedSender<(String, Lookup)>,
+    shutdown: CancellationToken,
+}
+
+impl Relay {
+    fn on_message(&mut self, channel: &str, bytes: &[u8]) {
+        metrics::relay_items("in", 1);
+        let Ok(text) = serde_json::from_slice::<&RawValue>(bytes) else {
+            tracing::debug!(channel, "chat relay: message is not JSON; ignored");
             return;
         };
-        ("newMessage".to_owned(), room, None, value)
-    };
+        // The backend's envelopes start with their `_relay` field (serde keeps the
+        // struct's field order); agent items never have one.
+        if text.get().starts_with(r#"{"_relay""#) {
+            match serde_json::from_str::<IncomingEnvelope>(text.get()) {
+                Ok(env) => send_to_room(
+                    &self.io,
+                    &env.relay.room,
+                    env.relay.except.as_deref(),
+                    &env.relay.event,
+                    env.payload,
+                ),
+                Err(e) => tracing::warn!(channel, error = %e, "chat relay: bad envelope"),
+            }
+            return;
+        }
+        let Some(session_id) = channel.strip_prefix("chat:").filter(|s| !s.is_empty()) else {
+            return;
+        };
+        match self.rooms.get(session_id) {
+            Some(Known::Room(room)) => send_to_room(&self.io, room, None, "newMessage", text),
+            Some(Known::Missing(at)) if at.elapsed() < MISS_TTL => {
+                tracing::debug!(session_id, "chat relay: item for an unknown session");
+            }
+            _ => self.wait_for_room(session_id, text),
+        }
+    }
+
+    /// Keeps the item until the session's room is known; starts the lookup if it is
+    /// the session's first waiting item.
+    fn wait_for_room(&mut self, session_id: &str, item: &RawValue) {
+        if let Some(queue) = self.waiting.get_mut(session_id) {
+            if queue.len() < MAX_WAITING_ITEMS {
+                queue.push_back(item.to_owned());
+            } else {
+                metrics::relay_dropped("too_many_waiting", 1);
+                let total = ITEMS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(
+                    session_id,
+                    total,
+                    "chat relay: too many items wait for this session's room; item dropped"
+                );
+            }
+            return;
+        }
+        if self.waiting.len() >= MAX_WAITING_SESSIONS {
+            metrics::relay_dropped("too_many_waiting", 1);
+            let total = ITEMS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                session_id,
+                total,
+                "chat relay: too many sessions wait for their room; item dropped"
+            );
+            return;
+        }
+        self.waiting
+            .insert(session_id.to_owned(), VecDeque::from([item.to_owned()]));
+        let (db, tx, shutdown) = (
+            self.db.clone(),
+            self.lookups_tx.clone(),
+            self.shutdown.clone(),
+        );
+        let session_id = session_id.to_owned();
+        tokio::spawn(async move {
+            if let Some(found) = shutdown
+                .run_until_cancelled(look_up_room(&db, &session_id))
+                .await
+            {
+                let _ = tx.send((session_id, found));
+            }
+        });
+    }
+
+    /// A lookup ended: deliver what waited for it, in order, and remember the answer.
+    fn looked_up(&mut self, session_id: String, found: Lookup) {
+        let items = self.waiting.remove(&session_id).unwrap_or_default();
+        if self.rooms.len() >= MAX_CACHED_SESSIONS {
+            self.rooms.clear();
+        }
+        match found {
+            Lookup::Room(room) => {
+                for item in &items {
+                    send_to_room(&self.io, &room, None, "newMessage", item);
+                }
+                self.rooms.insert(session_id, Known::Room(room));
+            }
+            Lookup::NoSuchSession => {
+                tracing::warn!(
+                    session_id,
+                    items = items.len(),
+                    "chat relay: items for a session that does not exist"
+                );
+                self.rooms
+                    .insert(session_id, Known::Missing(Instant::now()));
+            }
+            Lookup::GaveUp => {
+                // Not remembered: the next item tries again.
+                metrics::relay_dropped("lookup_gave_up", items.len() as u64);
+                let total = ITEMS_DROPPED.fetch_add(items.len() as u64, Ordering::Relaxed)
+                    + items.len() as u64;
+                tracing::error!(
+                    session_id,
+                    dropped = items.len(),
+                    total,
+                    "chat relay: the database did not answer; items dropped (clients resume from the durable stream)"
+                );
+            }
+        }
+    }
+}
+
+/// The room of a session, retried with backoff while the database fails or stalls.
+async fn look_up_room(db: &DatabaseConnection, session_id: &str) -> Lookup {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    for attempt in 1.. {
+        let query = chat_session::Entity::find_by_id(session_id.to_owned()).one(db);
+        match tokio::time::timeout(LOOKUP_TIMEOUT, query).await {
+            Ok(Ok(Some(session))) => return Lookup::Room(super::room_name(&session.page_id)),
+            Ok(Ok(None)) => return Lookup::NoSuchSession,
+            Ok(Err(e)) => {
+                tracing::warn!(session_id, attempt, error = %e, "chat relay: session lookup failed; retrying");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    session_id,
+                    attempt,
+                    "chat relay: session lookup timed out; retrying"
+                );
+            }
+        }
+        if started.elapsed() >= LOOKUP_GIVE_UP {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    Lookup::GaveUp
+}
+
+/// Hands `data` to every socket of this instance in `room`.
+fn send_to_room(io: &SocketIo, room: &str, except: Option<&str>, event: &str, data: &RawValue) {
     let Some(ns) = io.of(NAMESPACE) else {
         return;
     };
-    for socket in ns.to(room).sockets() {
-        if except.as_deref() == Some(socket.id.as_str()) {
+    let mut sent = 0;
+    for socket in ns.to(room.to_owned()).sockets() {
+        if except == Some(socket.id.as_str()) {
             continue;
         }
-        let _ = socket.emit(event.as_str(), &payload);
+        match socket.emit(event, data) {
+            Ok(()) => sent += 1,
+            Err(SendError::Socket(SocketError::Closed)) => {}
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => drop_slow(socket, room),
+            Err(e) => tracing::warn!(sid = %socket.id, error = %e, "chat relay: item not sent"),
+        }
     }
+    if sent > 0 {
+        metrics::relay_items("out", sent);
+    }
+}
+
+/// A socket whose buffer is full has just missed an item: it must not receive later
+/// ones as if nothing happened. It leaves every room at once, and is disconnected as
+/// soon as its disconnect packet fits (socketioxide refuses it while the buffer is
+/// full); a client that never reads again is closed by engine.io's heartbeat, whose
+/// ping cannot be queued either.
+fn drop_slow(socket: SocketRef, room: &str) {
+    metrics::relay_slow_socket();
+    let total = SLOW_SOCKETS_DISCONNECTED.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::warn!(
+        sid = %socket.id,
+        room,
+        total,
+        "chat relay: socket is not reading (send buffer full); disconnecting it so its client resumes"
+    );
+    socket.leave_all();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        while socket.connected() && started.elapsed() < DISCONNECT_GIVE_UP {
+            match socket.clone().disconnect() {
+                Err(SocketError::InternalChannelFull) => {
+                    tokio::time::sleep(DISCONNECT_RETRY).await;
+                }
+                _ => return,
+            }
+        }
+    });
 }

@@ -24,4 +24,5 @@ mod page_access;
 mod page_inputs;
 mod pages;
 mod payments;
+mod relay;
 mod startup;
