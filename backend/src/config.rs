@@ -32,9 +32,12 @@ pub struct Config {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
-    /// Login attempts allowed per minute for one account / one client IP.
-    pub login_rate_per_account: u32,
+    /// Login attempts allowed per minute per client IP.
     pub login_rate_per_ip: u32,
+    /// Failed logins per account and IP before the exponential back-off starts, and
+    /// its longest wait.
+    pub login_free_failures: u32,
+    pub login_backoff_max: Duration,
     /// Argon2 checks run at once, and how many more may wait (then 503).
     pub argon2_concurrency: usize,
     pub argon2_queue: usize,
@@ -183,7 +186,6 @@ impl fmt::Debug for Config {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
-            .field("login_rate_per_account", &self.login_rate_per_account)
             .field("login_rate_per_ip", &self.login_rate_per_ip)
             .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
             .field("public_write_rate_per_ip", &self.public_write_rate_per_ip)
@@ -287,15 +289,10 @@ impl Config {
         if access_secs == 0 || refresh_secs == 0 {
             r.fail("token lifetimes must be positive".into());
         }
-        let login_rate_per_account = r.parse("LOGIN_RATE_PER_ACCOUNT", 5u32);
         let login_rate_per_ip = r.parse("LOGIN_RATE_PER_IP", 30u32);
         let public_read_rate_per_ip = r.parse("PUBLIC_READ_RATE_PER_IP", 120u32);
         let public_write_rate_per_ip = r.parse("PUBLIC_WRITE_RATE_PER_IP", 10u32);
-        if login_rate_per_account == 0
-            || login_rate_per_ip == 0
-            || public_read_rate_per_ip == 0
-            || public_write_rate_per_ip == 0
-        {
+        if login_rate_per_ip == 0 || public_read_rate_per_ip == 0 || public_write_rate_per_ip == 0 {
             r.fail("rate limits must be positive".into());
         }
         let log_format = match r.get("LOG_FORMAT").as_deref() {
@@ -407,7 +404,10 @@ impl Config {
                 .unwrap_or_else(|| "mocheong-api".into()),
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(refresh_secs),
-            login_rate_per_account,
+            login_free_failures: r.parse("LOGIN_FREE_FAILURES", 5u32),
+            login_backoff_max: Duration::from_secs(
+                r.parse("LOGIN_BACKOFF_MAX_SECS", 900u64).max(1),
+            ),
             login_rate_per_ip,
             argon2_concurrency: r
                 .parse(
