@@ -32,6 +32,9 @@ pub struct Config {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation the rotated refresh token still answers with its
+    /// successor (concurrent tabs) instead of counting as reuse; 0 turns it off.
+    pub refresh_reuse_grace: Duration,
     /// Login attempts allowed per minute per client IP.
     pub login_rate_per_ip: u32,
     /// Failed logins per account and IP before the exponential back-off starts, and
@@ -52,6 +55,8 @@ pub struct Config {
     pub agent_manager_url: Option<String>,
     pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
+    /// Bearer token for `GET /metrics`; the route is off (404) without one.
+    pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
@@ -186,6 +191,7 @@ impl fmt::Debug for Config {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("login_rate_per_ip", &self.login_rate_per_ip)
             .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
             .field("public_write_rate_per_ip", &self.public_write_rate_per_ip)
@@ -194,6 +200,10 @@ impl fmt::Debug for Config {
             .field("agent_manager_url", &self.agent_manager_url)
             .field("chat", &self.chat)
             .field("cors_origins", &self.cors_origins)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("log_format", &self.log_format)
             .field("server", &self.server)
             .field("files", &self.files)
@@ -311,6 +321,13 @@ impl Config {
         {
             r.fail("AGENT_MANAGER_URL must be an http(s) URL".into());
         }
+        let metrics_token = r.get("METRICS_TOKEN").map(SecretString::from);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 16)
+        {
+            r.fail("METRICS_TOKEN must be at least 16 bytes".into());
+        }
         let redis_url = r.get("REDIS_URL");
         if let Some(u) = &redis_url
             && !(u.starts_with("redis://")
@@ -337,14 +354,28 @@ impl Config {
                 .get("AGENT_COMPLETION_STREAM")
                 .unwrap_or_else(|| "chat:completions".into()),
             agent_timeout: Duration::from_millis(r.parse("AGENT_TIMEOUT_MS", 3000u64)),
-            agent_retries: r.parse("AGENT_RETRIES", 2u32),
             breaker_threshold: r.parse("AGENT_BREAKER_THRESHOLD", 5u32).max(1),
-            breaker_cooldown: Duration::from_secs(r.parse("AGENT_BREAKER_COOLDOWN_SECS", 30u64)),
+            breaker_cooldown: Duration::from_secs(
+                r.parse("AGENT_BREAKER_COOLDOWN_SECS", 3u64).max(1),
+            ),
             max_message_chars: r.parse("CHAT_MAX_MESSAGE_CHARS", 2000usize),
             rate_per_minute: r.parse("CHAT_RATE_PER_MINUTE", 20u32).max(1),
             max_rooms_per_socket: r.parse("CHAT_MAX_ROOMS_PER_SOCKET", 5usize).max(1),
             history_turns: r.parse("CHAT_HISTORY_TURNS", 10u64),
-            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 30_000u64)),
+            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 5_000u64)),
+            first_item_timeout: Duration::from_millis(
+                r.parse("CHAT_FIRST_ITEM_TIMEOUT_MS", 20_000u64).max(100),
+            ),
+            idle_timeout: Duration::from_millis(
+                r.parse("CHAT_IDLE_TIMEOUT_MS", 30_000u64).max(100),
+            ),
+            turn_timeout: Duration::from_millis(
+                r.parse("CHAT_TURN_TIMEOUT_MS", 180_000u64).max(100),
+            ),
+            sweep_interval: Duration::from_millis(
+                r.parse("CHAT_SWEEP_INTERVAL_MS", 1_000u64)
+                    .clamp(50, 60_000),
+            ),
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
         };
@@ -404,6 +435,7 @@ impl Config {
                 .unwrap_or_else(|| "mocheong-api".into()),
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(refresh_secs),
+            refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
             login_free_failures: r.parse("LOGIN_FREE_FAILURES", 5u32),
             login_backoff_max: Duration::from_secs(
                 r.parse("LOGIN_BACKOFF_MAX_SECS", 900u64).max(1),
@@ -434,6 +466,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            metrics_token,
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
@@ -488,7 +521,6 @@ pub struct ChatConfig {
     /// The Redis stream of finished answers, read with a consumer group.
     pub completion_stream: String,
     pub agent_timeout: Duration,
-    pub agent_retries: u32,
     /// Consecutive hand-off failures that open the circuit, and how long it stays open.
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
@@ -499,6 +531,14 @@ pub struct ChatConfig {
     pub history_turns: u64,
     /// Completions left unacknowledged this long by a (dead) instance are claimed.
     pub claim_idle: Duration,
+    /// A turn with no first item this long after `message-accepted` fails.
+    pub first_item_timeout: Duration,
+    /// A turn whose last item is this old (and not final) fails.
+    pub idle_timeout: Duration,
+    /// No turn lasts longer than this, however steadily it streams.
+    pub turn_timeout: Duration,
+    /// How often each instance's dispatcher and deadline sweeper look at open turns.
+    pub sweep_interval: Duration,
     /// This instance's name (its consumer name in the completion group); the same
     /// as `Config::server_id`.
     pub instance_id: String,

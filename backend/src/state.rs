@@ -47,6 +47,7 @@ pub struct AppState {
 
 /// Connects to every configured dependency and runs migrations when enabled.
 pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+    crate::metrics::install();
     let db = db::connect(&cfg)
         .await
         .context("connecting to the database")?;

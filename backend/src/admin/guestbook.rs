@@ -3,20 +3,22 @@
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::{audit, users::OptionalReasonIn};
+use super::{
+    audit,
+    list::{Filters, ListQuery, SortParams, contains, sorted},
+    users::OptionalReasonIn,
+};
 use crate::{
     auth::AdminUser,
     db::{begin_write, guestbook_entry},
     error::{Error, ErrorBody, Result},
-    extract::{Path, Query, ValidatedJson, validation_error},
+    extract::{Path, ValidatedJson},
     pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
@@ -60,22 +62,26 @@ pub struct EntrySearch {
     #[validate(length(max = 40))]
     pub page_id: Option<String>,
     pub hidden: Option<bool>,
-    /// Part of the message or the name.
+    /// Part of the message or the name: case-insensitive, `%` and `_` taken literally.
     #[validate(length(max = 100))]
     pub q: Option<String>,
 }
 
-/// Guestbook entries of every page, newest first.
-#[utoipa::path(get, path = "/guestbook", tag = "admin", security(("bearer" = [])), params(EntrySearch, PageParams),
+impl Filters for EntrySearch {
+    const FIELDS: &'static [&'static str] = &["pageId", "hidden", "q"];
+    const SORTS: &'static [&'static str] = &["createdAt", "name"];
+}
+
+/// Guestbook entries of every page, newest first (or by `sort`: `createdAt`, `name`).
+#[utoipa::path(get, path = "/guestbook", tag = "admin", security(("bearer" = [])), params(EntrySearch, PageParams, SortParams),
     responses((status = 200, body = Paginated<AdminEntryOut>), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_entries(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(search): Query<EntrySearch>,
-    Query(paging): Query<PageParams>,
+    list: ListQuery<EntrySearch>,
 ) -> Result<Json<Paginated<AdminEntryOut>>> {
-    search.validate().map_err(validation_error)?;
+    let search = list.filters;
     let mut query = guestbook_entry::Entity::find();
     if let Some(page_id) = search.page_id.filter(|p| !p.is_empty()) {
         query = query.filter(guestbook_entry::Column::PageId.eq(page_id));
@@ -84,16 +90,19 @@ async fn list_entries(
         query = query.filter(guestbook_entry::Column::Hidden.eq(hidden));
     }
     if let Some(q) = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.replace(['%', '_'], ""));
         query = query.filter(
             sea_orm::Condition::any()
-                .add(guestbook_entry::Column::Message.like(pattern.clone()))
-                .add(guestbook_entry::Column::Name.like(pattern)),
+                .add(contains(guestbook_entry::Column::Message, q))
+                .add(contains(guestbook_entry::Column::Name, q)),
         );
     }
-    let query = query.order_by_desc(guestbook_entry::Column::Id);
+    let column = match list.sort {
+        "name" => guestbook_entry::Column::Name,
+        _ => guestbook_entry::Column::Id,
+    };
+    let query = sorted(query, column, guestbook_entry::Column::Id, list.order);
     Ok(Json(
-        paginate(&state.db, query, paging, AdminEntryOut::from).await?,
+        paginate(&state.db, query, list.paging, AdminEntryOut::from).await?,
     ))
 }
 

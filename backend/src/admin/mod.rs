@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod guestbook;
+mod list;
 mod pages;
 mod payments;
 mod stats;

@@ -4,8 +4,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,7 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::{audit, users::ReasonIn};
+use super::{
+    audit,
+    list::{Filters, ListQuery, SortParams, contains, sorted},
+    users::ReasonIn,
+};
 use crate::{
     auth::AdminUser,
     db::{
@@ -22,7 +25,7 @@ use crate::{
     },
     error::{Error, ErrorBody, Result},
     events::DomainEvent,
-    extract::{Path, Query, ValidatedJson, validation_error},
+    extract::{Path, ValidatedJson},
     pages::access::members,
     pagination::{PageParams, Paginated, paginate},
     state::AppState,
@@ -73,32 +76,47 @@ impl From<page::Model> for AdminPageOut {
 }
 
 #[derive(Deserialize, Validate, IntoParams)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct PageSearch {
-    /// Part of the slug, or the exact page or owner id.
+    /// Part of the slug (case-insensitive, `%` and `_` taken literally), or the exact
+    /// page or owner id.
     #[validate(length(max = 100))]
     pub q: Option<String>,
     pub status: Option<PageStatus>,
+    pub plan: Option<Plan>,
+    /// Exact owner id.
+    #[validate(length(max = 40))]
+    pub owner_id: Option<String>,
 }
 
-/// Every page, newest first, optionally filtered.
-#[utoipa::path(get, path = "/pages", tag = "admin", security(("bearer" = [])), params(PageSearch, PageParams),
+impl Filters for PageSearch {
+    const FIELDS: &'static [&'static str] = &["q", "status", "plan", "ownerId"];
+    const SORTS: &'static [&'static str] = &[
+        "createdAt",
+        "updatedAt",
+        "weddingAt",
+        "publishedAt",
+        "viewCount",
+        "slug",
+    ];
+}
+
+/// Every page, newest first (or by `sort`), optionally filtered.
+#[utoipa::path(get, path = "/pages", tag = "admin", security(("bearer" = [])), params(PageSearch, PageParams, SortParams),
     responses((status = 200, body = Paginated<AdminPageOut>), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_pages(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(search): Query<PageSearch>,
-    Query(paging): Query<PageParams>,
+    list: ListQuery<PageSearch>,
 ) -> Result<Json<Paginated<AdminPageOut>>> {
-    search.validate().map_err(validation_error)?;
+    let search = list.filters;
     let mut query = page::Entity::find();
     if let Some(q) = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        // Slugs are lower-case; wildcards typed by the admin are taken literally out.
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
         query = query.filter(
             Condition::any()
-                .add(page::Column::Slug.like(pattern))
+                .add(contains(page::Column::Slug, q))
                 .add(page::Column::Id.eq(q))
                 .add(page::Column::OwnerId.eq(q)),
         );
@@ -106,9 +124,23 @@ async fn list_pages(
     if let Some(status) = search.status {
         query = query.filter(page::Column::Status.eq(status));
     }
-    let query = query.order_by_desc(page::Column::Id);
+    if let Some(plan) = search.plan {
+        query = query.filter(page::Column::Plan.eq(plan));
+    }
+    if let Some(owner) = search.owner_id.filter(|o| !o.is_empty()) {
+        query = query.filter(page::Column::OwnerId.eq(owner));
+    }
+    let column = match list.sort {
+        "updatedAt" => page::Column::UpdatedAt,
+        "weddingAt" => page::Column::WeddingAt,
+        "publishedAt" => page::Column::PublishedAt,
+        "viewCount" => page::Column::ViewCount,
+        "slug" => page::Column::Slug,
+        _ => page::Column::Id,
+    };
+    let query = sorted(query, column, page::Column::Id, list.order);
     Ok(Json(
-        paginate(&state.db, query, paging, AdminPageOut::from).await?,
+        paginate(&state.db, query, list.paging, AdminPageOut::from).await?,
     ))
 }
 

@@ -3,13 +3,16 @@
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::audit;
+use super::{
+    audit,
+    list::{Filters, ListQuery, SortParams, sorted},
+};
 use crate::{
     auth::AdminUser,
     db::{
@@ -18,7 +21,7 @@ use crate::{
         payment::{self, PaymentStatus},
     },
     error::{Error, ErrorBody, Result},
-    extract::{Path, Query, ValidatedJson},
+    extract::{Path, ValidatedJson},
     pagination::{PageParams, Paginated, paginate},
     payments::{
         portone::PortOne,
@@ -77,7 +80,8 @@ impl From<payment::Model> for AdminPaymentOut {
     }
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, Validate, IntoParams)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct PaymentSearch {
     pub status: Option<PaymentStatus>,
@@ -87,18 +91,31 @@ pub struct PaymentSearch {
     pub from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// The paying user's id.
+    #[validate(length(max = 40))]
+    pub user_id: Option<String>,
+    /// The page paid for.
+    #[validate(length(max = 40))]
+    pub page_id: Option<String>,
 }
 
-/// Payments, newest first, filtered by status, suspicion and creation time.
-#[utoipa::path(get, path = "/payments", tag = "admin", security(("bearer" = [])), params(PaymentSearch, PageParams),
+impl Filters for PaymentSearch {
+    const FIELDS: &'static [&'static str] =
+        &["status", "suspicious", "from", "to", "userId", "pageId"];
+    const SORTS: &'static [&'static str] = &["createdAt", "paidAt", "amount", "updatedAt"];
+}
+
+/// Payments, newest first (or by `sort`), filtered by status, suspicion, creation
+/// time, user and page.
+#[utoipa::path(get, path = "/payments", tag = "admin", security(("bearer" = [])), params(PaymentSearch, PageParams, SortParams),
     responses((status = 200, body = Paginated<AdminPaymentOut>), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_payments(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(search): Query<PaymentSearch>,
-    Query(paging): Query<PageParams>,
+    list: ListQuery<PaymentSearch>,
 ) -> Result<Json<Paginated<AdminPaymentOut>>> {
+    let search = list.filters;
     let mut query = payment::Entity::find();
     if let Some(status) = search.status {
         query = query.filter(payment::Column::Status.eq(status));
@@ -114,9 +131,21 @@ async fn list_payments(
     if let Some(to) = search.to {
         query = query.filter(payment::Column::CreatedAt.lt(to));
     }
-    let query = query.order_by_desc(payment::Column::CreatedAt);
+    if let Some(user) = search.user_id.filter(|u| !u.is_empty()) {
+        query = query.filter(payment::Column::UserId.eq(user));
+    }
+    if let Some(page) = search.page_id.filter(|p| !p.is_empty()) {
+        query = query.filter(payment::Column::PageId.eq(page));
+    }
+    let column = match list.sort {
+        "paidAt" => payment::Column::PaidAt,
+        "amount" => payment::Column::Amount,
+        "updatedAt" => payment::Column::UpdatedAt,
+        _ => payment::Column::CreatedAt,
+    };
+    let query = sorted(query, column, payment::Column::Id, list.order);
     Ok(Json(
-        paginate(&state.db, query, paging, AdminPaymentOut::from).await?,
+        paginate(&state.db, query, list.paging, AdminPaymentOut::from).await?,
     ))
 }
 

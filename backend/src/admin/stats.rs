@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 
 use axum::{Json, extract::State};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Asia::Seoul;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
-use serde::Serialize;
-use utoipa::ToSchema;
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -20,8 +22,9 @@ use crate::{
         rsvp,
         user::{self, Status},
     },
-    error::{ErrorBody, Result},
+    error::{Error, ErrorBody, Result},
     events::status::{EventsStatusOut, live_status},
+    extract::Query,
     state::AppState,
 };
 
@@ -29,7 +32,9 @@ use crate::{
 const REVENUE_DAYS: i64 = 30;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_stats))
+    OpenApiRouter::new()
+        .routes(routes!(get_stats))
+        .routes(routes!(get_series))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -135,19 +140,26 @@ async fn revenue_by_day(state: &AppState) -> Result<Vec<RevenueDay>> {
         )
         .all(&state.db)
         .await?;
-    Ok(bucket_revenue(
-        &rows,
-        now.with_timezone(&Seoul).date_naive(),
-    ))
+    let today = now.with_timezone(&Seoul).date_naive();
+    let days = bucket_revenue(&rows, today - Duration::days(REVENUE_DAYS - 1), today);
+    Ok(days
+        .into_iter()
+        .map(|(date, net_krw)| RevenueDay { date, net_krw })
+        .collect())
 }
 
-/// Net won per Seoul day for the [`REVENUE_DAYS`] days ending `today`. Paid amounts
-/// count on the day they were paid; refunds count against the day of the latest
-/// refund (the table keeps one cancelled total per payment).
-fn bucket_revenue(rows: &[payment::Model], today: NaiveDate) -> Vec<RevenueDay> {
-    let first = today - Duration::days(REVENUE_DAYS - 1);
-    let mut days: BTreeMap<NaiveDate, i64> = (0..REVENUE_DAYS)
-        .map(|i| (first + Duration::days(i), 0))
+/// Net won per Seoul day from `first` to `last` (inclusive). Paid amounts count on the
+/// day they were paid; refunds count against the day of the latest refund (the table
+/// keeps one cancelled total per payment).
+fn bucket_revenue(
+    rows: &[payment::Model],
+    first: NaiveDate,
+    last: NaiveDate,
+) -> BTreeMap<NaiveDate, i64> {
+    let mut days: BTreeMap<NaiveDate, i64> = first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .map(|d| (d, 0))
         .collect();
     for row in rows {
         let counted = matches!(
@@ -168,14 +180,207 @@ fn bucket_revenue(rows: &[payment::Model], today: NaiveDate) -> Vec<RevenueDay> 
             *total -= row.cancelled_amount;
         }
     }
-    days.into_iter()
-        .map(|(date, net_krw)| RevenueDay { date, net_krw })
-        .collect()
+    days
+}
+
+/// The longest range one series request may ask for.
+const MAX_SERIES_DAYS: i64 = 366;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesIn {
+    /// First day (Asia/Seoul), `YYYY-MM-DD`; 29 days before `to` by default.
+    pub from: Option<NaiveDate>,
+    /// Last day, included; today in Seoul by default. At most 366 days in all.
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesDay {
+    /// Calendar day in Korea (Asia/Seoul).
+    pub date: NaiveDate,
+    pub signups: u64,
+    pub pages_created: u64,
+    /// First publications that day.
+    pub pages_published: u64,
+    /// First answers that day (changes are not counted again).
+    pub rsvps: u64,
+    /// Messages users sent to the assistant.
+    pub chat_turns: u64,
+    /// Won paid minus won refunded, as in `revenueByDay`.
+    pub revenue_krw: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesOut {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Always `Asia/Seoul`: the days are Korean calendar days.
+    pub time_zone: &'static str,
+    /// Every day of the range, oldest first, zeros included.
+    pub days: Vec<SeriesDay>,
+}
+
+/// Daily figures for a chart: signups, pages created and published, RSVPs, chat turns
+/// and revenue per Seoul calendar day over `from`..=`to`.
+#[utoipa::path(get, path = "/stats/series", tag = "admin", security(("bearer" = [])), params(SeriesIn),
+    responses((status = 200, body = SeriesOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn get_series(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(input): Query<SeriesIn>,
+) -> Result<Json<SeriesOut>> {
+    let to = input
+        .to
+        .unwrap_or_else(|| Utc::now().with_timezone(&Seoul).date_naive());
+    let from = input.from.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(Error::validation("from", "from must not be after to"));
+    }
+    if (to - from).num_days() >= MAX_SERIES_DAYS {
+        return Err(Error::validation(
+            "from",
+            format!("at most {MAX_SERIES_DAYS} days per request"),
+        ));
+    }
+    let start = seoul_midnight(from);
+    let end = seoul_midnight(to + Duration::days(1));
+    let db = &state.db;
+    let mut days: BTreeMap<NaiveDate, SeriesDay> = from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .map(|date| {
+            (
+                date,
+                SeriesDay {
+                    date,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let mut count = |stamps: Vec<DateTime<Utc>>, field: fn(&mut SeriesDay) -> &mut u64| {
+        for at in stamps {
+            if let Some(day) = days.get_mut(&at.with_timezone(&Seoul).date_naive()) {
+                *field(day) += 1;
+            }
+        }
+    };
+    count(
+        stamps(
+            user::Entity::find(),
+            user::Column::CreatedAt,
+            start,
+            end,
+            db,
+        )
+        .await?,
+        |d| &mut d.signups,
+    );
+    count(
+        stamps(
+            page::Entity::find(),
+            page::Column::CreatedAt,
+            start,
+            end,
+            db,
+        )
+        .await?,
+        |d| &mut d.pages_created,
+    );
+    count(
+        stamps(
+            page::Entity::find(),
+            page::Column::PublishedAt,
+            start,
+            end,
+            db,
+        )
+        .await?,
+        |d| &mut d.pages_published,
+    );
+    count(
+        stamps(
+            rsvp::Entity::find(),
+            rsvp::Column::CreatedAt,
+            start,
+            end,
+            db,
+        )
+        .await?,
+        |d| &mut d.rsvps,
+    );
+    let turns = chat_message::Entity::find()
+        .filter(chat_message::Column::Role.eq(chat_message::Role::User));
+    count(
+        stamps(turns, chat_message::Column::CreatedAt, start, end, db).await?,
+        |d| &mut d.chat_turns,
+    );
+    let payments = payment::Entity::find()
+        .filter(payment::Column::Currency.eq("KRW"))
+        .filter(
+            Condition::any()
+                .add(
+                    payment::Column::PaidAt
+                        .gte(start)
+                        .and(payment::Column::PaidAt.lt(end)),
+                )
+                .add(
+                    payment::Column::CancelledAt
+                        .gte(start)
+                        .and(payment::Column::CancelledAt.lt(end)),
+                ),
+        )
+        .all(db)
+        .await?;
+    for (date, net) in bucket_revenue(&payments, from, to) {
+        if let Some(day) = days.get_mut(&date) {
+            day.revenue_krw = net;
+        }
+    }
+    Ok(Json(SeriesOut {
+        from,
+        to,
+        time_zone: "Asia/Seoul",
+        days: days.into_values().collect(),
+    }))
+}
+
+/// 00:00 of `day` in Seoul, as UTC (Korea has no daylight saving time).
+fn seoul_midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN)
+        .and_local_timezone(Seoul)
+        .single()
+        .expect("Seoul has no ambiguous midnights")
+        .with_timezone(&Utc)
+}
+
+/// The `column` timestamps of `query`'s rows within `[start, end)`: only that column
+/// is read, and the days are bucketed in Rust so both databases run the same code.
+async fn stamps<E: EntityTrait>(
+    query: sea_orm::Select<E>,
+    column: E::Column,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<Vec<DateTime<Utc>>> {
+    Ok(query
+        .select_only()
+        .column(column)
+        .filter(column.gte(start))
+        .filter(column.lt(end))
+        .into_tuple::<DateTime<Utc>>()
+        .all(db)
+        .await?)
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, TimeZone};
+    use chrono::TimeZone;
 
     use super::*;
     use crate::db::page::Plan;
@@ -224,12 +429,14 @@ mod tests {
             dollars,
         ];
 
-        let days = bucket_revenue(&rows, today);
+        let days: Vec<(NaiveDate, i64)> = bucket_revenue(&rows, today - Duration::days(29), today)
+            .into_iter()
+            .collect();
         assert_eq!(days.len(), 30);
-        assert_eq!(days[0].date, NaiveDate::from_ymd_opt(2026, 10, 25).unwrap());
-        assert_eq!(days[29].date, today);
-        assert_eq!(days[29].net_krw, 19_900 - 5_000);
-        assert_eq!(days[28].net_krw, 19_900);
-        assert_eq!(days.iter().map(|d| d.net_krw).sum::<i64>(), 34_800);
+        assert_eq!(days[0].0, NaiveDate::from_ymd_opt(2026, 10, 25).unwrap());
+        assert_eq!(days[29].0, today);
+        assert_eq!(days[29].1, 19_900 - 5_000);
+        assert_eq!(days[28].1, 19_900);
+        assert_eq!(days.iter().map(|d| d.1).sum::<i64>(), 34_800);
     }
 }

@@ -1,24 +1,29 @@
 use axum::{Json, extract::State};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::audit;
+use super::{
+    audit::{self, AuditOut},
+    list::{Filters, ListQuery, SortParams, contains, sorted},
+    pages::AdminPageOut,
+    payments::AdminPaymentOut,
+};
 use crate::{
     auth::{AdminUser, UserOut, refresh},
     db::{
-        begin_write,
+        admin_audit_log, begin_write, page, page_editor, payment,
         user::{self, Role, Status},
     },
     error::{Error, ErrorBody, Result},
     events::{ACCOUNT_SUSPENDED, DomainEvent},
-    extract::{Path, Query, ValidatedJson, validation_error},
+    extract::{Path, ValidatedJson},
     pagination::{PageParams, Paginated, paginate},
     state::AppState,
 };
@@ -26,6 +31,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users))
+        .routes(routes!(get_user))
         .routes(routes!(suspend_user))
         .routes(routes!(reinstate_user))
         .routes(routes!(change_role))
@@ -34,32 +40,128 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserSearch {
-    /// Matches part of the email or display name.
+    /// Part of the email or display name: case-insensitive, `%` and `_` taken literally.
     #[validate(length(max = 100))]
     pub q: Option<String>,
+    pub status: Option<Status>,
+    pub role: Option<Role>,
 }
 
-/// Users, newest first, optionally filtered by `q`.
-#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])), params(UserSearch, PageParams),
-    responses((status = 200, body = Paginated<UserOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+impl Filters for UserSearch {
+    const FIELDS: &'static [&'static str] = &["q", "status", "role"];
+    const SORTS: &'static [&'static str] = &["createdAt", "email", "displayName"];
+}
+
+/// Users, newest first (or by `sort`: `createdAt`, `email`, `displayName`), filtered by
+/// `q`, `status` and `role`. An unknown parameter or value is 422.
+#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = [])), params(UserSearch, PageParams, SortParams),
+    responses((status = 200, body = Paginated<UserOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(search): Query<UserSearch>,
-    Query(page): Query<PageParams>,
+    list: ListQuery<UserSearch>,
 ) -> Result<Json<Paginated<UserOut>>> {
-    search.validate().map_err(validation_error)?;
+    let search = list.filters;
     let mut query = user::Entity::find();
     if let Some(q) = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
         query = query.filter(
             Condition::any()
-                .add(user::Column::Email.like(pattern.clone()))
-                .add(user::Column::DisplayName.like(pattern)),
+                .add(contains(user::Column::Email, q))
+                .add(contains(user::Column::DisplayName, q)),
         );
     }
-    let query = query.order_by_desc(user::Column::Id);
-    Ok(Json(paginate(&state.db, query, page, UserOut::from).await?))
+    if let Some(status) = search.status {
+        query = query.filter(user::Column::Status.eq(status));
+    }
+    if let Some(role) = search.role {
+        query = query.filter(user::Column::Role.eq(role));
+    }
+    let column = match list.sort {
+        "email" => user::Column::Email,
+        "displayName" => user::Column::DisplayName,
+        _ => user::Column::Id,
+    };
+    let query = sorted(query, column, user::Column::Id, list.order);
+    Ok(Json(
+        paginate(&state.db, query, list.paging, UserOut::from).await?,
+    ))
+}
+
+/// How many payments and audit rows the user page shows (newest first); the full
+/// lists are `GET /payments?userId=` and `GET /audit?targetId=`.
+const DETAIL_ROWS: u64 = 50;
+
+/// One user with what the dashboard shows beside them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDetailOut {
+    pub user: UserOut,
+    /// Pages the user owns, newest first.
+    pub pages: Vec<AdminPageOut>,
+    /// Pages the user co-edits.
+    pub editing: Vec<AdminPageOut>,
+    /// The newest 50 payments.
+    pub payments: Vec<AdminPaymentOut>,
+    /// The newest 50 admin actions on the user, their pages or their payments.
+    pub audit: Vec<AuditOut>,
+}
+
+/// One user with their pages, payments and audit trail.
+#[utoipa::path(get, path = "/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserDetailOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_user(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<UserDetailOut>> {
+    let db = &state.db;
+    let user = load_user(db, &id).await?;
+    let pages = page::Entity::find()
+        .filter(page::Column::OwnerId.eq(user.id.clone()))
+        .order_by_desc(page::Column::Id)
+        .all(db)
+        .await?;
+    let edited: Vec<String> = page_editor::Entity::find()
+        .filter(page_editor::Column::UserId.eq(user.id.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.page_id)
+        .collect();
+    let editing = page::Entity::find()
+        .filter(page::Column::Id.is_in(edited))
+        .order_by_desc(page::Column::Id)
+        .all(db)
+        .await?;
+    let payments = payment::Entity::find()
+        .filter(payment::Column::UserId.eq(user.id.clone()))
+        .order_by_desc(payment::Column::CreatedAt)
+        .limit(DETAIL_ROWS)
+        .all(db)
+        .await?;
+    let mut targets = vec![user.id.clone()];
+    targets.extend(pages.iter().map(|p| p.id.clone()));
+    targets.extend(payments.iter().map(|p| p.id.clone()));
+    let mut audit: Vec<AuditOut> = admin_audit_log::Entity::find()
+        .filter(admin_audit_log::Column::TargetId.is_in(targets))
+        .order_by_desc(admin_audit_log::Column::Id)
+        .limit(DETAIL_ROWS)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(AuditOut::from)
+        .collect();
+    audit::resolve_admins(db, &mut audit).await?;
+    Ok(Json(UserDetailOut {
+        user: user.into(),
+        pages: pages.into_iter().map(AdminPageOut::from).collect(),
+        editing: editing.into_iter().map(AdminPageOut::from).collect(),
+        payments: payments.into_iter().map(AdminPaymentOut::from).collect(),
+        audit,
+    }))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

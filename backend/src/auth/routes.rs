@@ -190,15 +190,16 @@ async fn login(
 }
 
 /// Rotate a refresh token: the presented token is spent and a new pair returned.
-/// Presenting a spent token revokes every token of that session.
+/// Presenting it again within `REFRESH_REUSE_GRACE_SECS` (another tab refreshing at
+/// the same moment) returns the same successor; later, it revokes every token of that
+/// session.
 #[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshIn,
     responses((status = 200, body = AuthOut), (status = 401, body = ErrorBody)))]
 async fn refresh_session(
     State(state): State<AppState>,
     ValidatedJson(input): ValidatedJson<RefreshIn>,
 ) -> Result<Json<AuthOut>> {
-    let (user, token) =
-        refresh::rotate(&state.db, &input.refresh_token, state.cfg.refresh_token_ttl).await?;
+    let (user, token) = refresh::rotate(&state.db, &input.refresh_token, &state.cfg).await?;
     Ok(Json(auth_out(&state, user, token)?))
 }
 

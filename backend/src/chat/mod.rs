@@ -4,20 +4,25 @@
 //! Contracts: docs/chat.md.
 
 pub mod agent;
+pub mod deadline;
 mod gateway;
 pub mod history;
+pub mod outbox;
 pub mod persist;
 mod presence;
+pub mod rate_limit;
 pub mod relay;
 pub mod store;
+pub mod turn;
 
 use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::{SocketIo, extract::SocketRef, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::{auth::rate_limit::KeyedLimiter, state::AppState};
+use crate::state::AppState;
 use agent::AgentClient;
+use rate_limit::ChatRateLimit;
 
 pub const NAMESPACE: &str = "/chat";
 
@@ -26,8 +31,10 @@ pub struct ChatRuntime {
     pub state: AppState,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub agent: AgentClient,
-    /// Messages per user per minute.
-    pub limiter: KeyedLimiter<String>,
+    /// Messages per user per minute, across instances.
+    pub limiter: ChatRateLimit,
+    /// Wakes this instance's hand-off dispatcher when a message was just stored.
+    pub wake: tokio::sync::Notify,
 }
 
 pub fn room_name(page_id: &str) -> String {
@@ -35,8 +42,9 @@ pub fn room_name(page_id: &str) -> String {
 }
 
 /// Builds the Socket.IO layer and starts the background loops (relay, completion
-/// consumer, presence heartbeat) when Redis is configured. Returns the layer to put
-/// on the router and the `SocketIo` handle (closed at shutdown).
+/// consumer, hand-off dispatcher, deadline sweeper, presence heartbeat) when Redis is
+/// configured. Returns the layer to put on the router and the `SocketIo` handle
+/// (closed at shutdown).
 pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
     let rt = Arc::new(ChatRuntime {
         state: state.clone(),
@@ -47,7 +55,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             state.http.clone(),
             state.redis.clone(),
         ),
-        limiter: KeyedLimiter::per_minute(state.cfg.chat.rate_per_minute),
+        limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
+        wake: tokio::sync::Notify::new(),
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
@@ -74,6 +83,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             state.shutdown.clone(),
         );
         persist::spawn(state.clone(), client, state.shutdown.clone());
+        outbox::spawn(Arc::clone(&rt), state.shutdown.clone());
+        deadline::spawn(Arc::clone(&rt), redis.clone(), state.shutdown.clone());
         presence::spawn_heartbeat(io.clone(), redis, state.shutdown.clone());
     } else {
         tracing::warn!(
@@ -164,28 +175,3 @@ async fn evict_from_room(
     }
 }
 
-/// The room hears an `error` item for a message the agent never received, within
-/// the hand-off bound. It also goes to the durable stream, so a resume sees it.
-pub async fn publish_failure(
-    redis: &redis::aio::ConnectionManager,
-    session_id: &str,
-    message_id: &str,
-    reason: &str,
-) {
-    use redis::AsyncCommands;
-    tracing::debug!(reason, "hand-off failure announced");
-    let item = json!({
-        "session_id": session_id, "message_id": message_id, "seq": 0, "role": "assistant", "type": "error",
-        "content": "The assistant could not be reached. Please send your message again.",
-    })
-    .to_string();
-    let mut conn = redis.clone();
-    let _: redis::RedisResult<String> = conn
-        .xadd(
-            store::session_stream_key(session_id),
-            "*",
-            &[("item", item.as_str())],
-        )
-        .await;
-    let _: redis::RedisResult<i64> = conn.publish(store::session_channel(session_id), item).await;
-}

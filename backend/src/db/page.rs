@@ -32,6 +32,12 @@ pub struct Model {
     pub schedule: Schedule,
     pub view_count: i64,
     pub published_at: Option<DateTimeUtc>,
+    /// Raised by every content edit (the page's `ETag`); a save that names an older
+    /// version is refused with 412.
+    pub version: i32,
+    /// A picture of the page's owner shown in share previews; `None` uses the first
+    /// gallery picture.
+    pub cover_file_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -19,6 +19,9 @@ pub struct Model {
     pub party_size: i32,
     pub meal: Option<String>,
     pub message: Option<String>,
+    /// Open RSVPs: SHA-256 (hex) of the token returned with the first answer; a change
+    /// must present it.
+    pub edit_token_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::{Json, extract::State};
+use axum::{Json, extract::State, response::IntoResponse};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
     sea_query::Expr,
@@ -23,7 +23,10 @@ use crate::{
     },
     error::{Error, ErrorBody, Result},
     extract::{Path, ValidatedJson},
-    pages::access::{Need, load_page},
+    pages::{
+        access::{Need, load_page},
+        version::{self, IfMatch},
+    },
     state::AppState,
 };
 
@@ -116,14 +119,17 @@ async fn get_gallery(
 #[utoipa::path(put, path = "/{id}/gallery", tag = "pages", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = GalleryIn,
     responses((status = 200, body = GalleryOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, description = "If-Match names an older page version", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all, err)]
+// Client errors are not failures; internal ones are logged once by `error.rs`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 async fn set_gallery(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
     ValidatedJson(input): ValidatedJson<GalleryIn>,
-) -> Result<Json<GalleryOut>> {
+) -> Result<impl IntoResponse> {
     let mut seen = HashSet::new();
     for (i, fid) in input.file_ids.iter().enumerate() {
         if !seen.insert(fid) {
@@ -134,7 +140,9 @@ async fn set_gallery(
         }
     }
     let txn = db::begin_write(&state.db).await?;
+    db::lock_page(&txn, &id).await?;
     let (page, _) = load_page(&txn, &id, &auth, Need::Edit).await?;
+    version::check(page.version, if_match.as_deref(), None)?;
     let rows: HashMap<String, file::Model> = file::Entity::find()
         .filter(file::Column::Id.is_in(input.file_ids.clone()))
         .filter(file::Column::Status.eq(FileStatus::Ready))
@@ -174,13 +182,18 @@ async fn set_gallery(
             .exec(&txn)
             .await?;
     }
+    let next_version = page.version + 1;
     let mut active = page.into_active_model();
     active.gallery = Set(FileIds(input.file_ids.clone()));
+    active.version = Set(next_version);
     let page = active.update(&txn).await?;
     txn.commit().await?;
     let items = gallery_items(&state, &page.gallery.0).await?;
-    Ok(Json(GalleryOut {
-        file_ids: page.gallery.0,
-        items,
-    }))
+    Ok((
+        version::etag_header(page.version),
+        Json(GalleryOut {
+            file_ids: page.gallery.0,
+            items,
+        }),
+    ))
 }

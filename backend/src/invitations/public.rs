@@ -102,15 +102,8 @@ async fn answer_invitation(
 ) -> Result<(StatusCode, Json<RsvpOut>)> {
     state.limiters.public_write.check(&ip)?;
     let (inv, page) = find_invitation(&state, &code).await?;
-    let (saved, created) = record_answer(&state, &page, Respondent::Invited(&inv), answer).await?;
-    Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(saved.into()),
-    ))
+    let recorded = record_answer(&state, &page, Respondent::Invited(&inv), answer).await?;
+    Ok((recorded.status(), Json(recorded.into_out())))
 }
 
 /// Answer on the public page with name and phone, when the page allows open RSVPs.
@@ -135,14 +128,8 @@ async fn answer_open_rsvp(
         name: &input.name,
         phone: &input.phone,
         side: input.side,
+        edit_token: input.edit_token.as_deref(),
     };
-    let (saved, created) = record_answer(&state, &page, who, input.answer).await?;
-    Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(saved.into()),
-    ))
+    let recorded = record_answer(&state, &page, who, input.answer).await?;
+    Ok((recorded.status(), Json(recorded.into_out())))
 }

@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 use axum::{
     Json,
     extract::State,
-    http::{HeaderValue, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
+use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
@@ -22,7 +24,7 @@ use validator::Validate;
 use crate::{
     auth::AuthUser,
     db::{
-        invitation, new_id,
+        begin_write, invitation, new_id,
         page::{self, Side},
         rsvp,
     },
@@ -66,10 +68,14 @@ pub struct RsvpIn {
 pub struct OpenRsvpIn {
     #[validate(length(min = 1, max = 50))]
     pub name: String,
-    /// Identifies the guest: answering again with the same phone changes the answer.
+    /// Identifies the guest's answer (one per phone number on a page).
     #[validate(custom(function = "crate::pages::validate::phone"))]
     pub phone: String,
+    /// Left out when changing an answer: the stored side stays.
     pub side: Option<Side>,
+    /// Needed to change an answer: the `editToken` returned by the first one.
+    #[validate(length(max = 64))]
+    pub edit_token: Option<String>,
     #[serde(flatten)]
     #[validate(nested)]
     pub answer: RsvpIn,
@@ -93,6 +99,11 @@ pub struct RsvpOut {
     pub message: Option<String>,
     pub created_at: chrono::DateTime<Utc>,
     pub updated_at: chrono::DateTime<Utc>,
+    /// Only in the answer to a first open RSVP (and to the first change of an answer
+    /// given before edit tokens existed): keep it to change the answer later. It is
+    /// shown once and stored only as a hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edit_token: Option<String>,
 }
 
 impl From<rsvp::Model> for RsvpOut {
@@ -109,6 +120,7 @@ impl From<rsvp::Model> for RsvpOut {
             message: m.message,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            edit_token: None,
         }
     }
 }
@@ -119,19 +131,89 @@ pub enum Respondent<'a> {
     Open {
         name: &'a str,
         phone: &'a str,
+        /// `None` keeps the side already stored.
         side: Option<Side>,
+        /// The token returned with the first answer; needed to change it.
+        edit_token: Option<&'a str>,
     },
+}
+
+/// A recorded answer: the row, whether it is new, and (first open answer only) the
+/// edit token to show the guest once.
+pub struct Recorded {
+    pub row: rsvp::Model,
+    pub created: bool,
+    pub edit_token: Option<String>,
+}
+
+impl Recorded {
+    pub fn status(&self) -> StatusCode {
+        if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        }
+    }
+
+    pub fn into_out(self) -> RsvpOut {
+        RsvpOut {
+            edit_token: self.edit_token,
+            ..self.row.into()
+        }
+    }
+}
+
+/// 32 symbols of 56 (about 186 bits).
+fn edit_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The answer's fields as they will be stored.
+struct Answer {
+    name: String,
+    phone: Option<String>,
+    side: Option<Side>,
+    attending: bool,
+    party_size: i32,
+    meal: Option<String>,
+    message: Option<String>,
+}
+
+impl Answer {
+    /// Whether `row` already holds exactly this answer (a repeated submit).
+    fn same_as(&self, row: &rsvp::Model) -> bool {
+        self.name == row.name
+            && self.side.is_none_or(|s| Some(s) == row.side)
+            && self.attending == row.attending
+            && self.party_size == row.party_size
+            && self.meal == row.meal
+            && self.message == row.message
+    }
 }
 
 /// Records (or changes) an answer. Checks the page's RSVP settings: closed or past
 /// the deadline is 409 `rsvp_closed`; a meal that is not on the menu is 422.
-/// One row per guest, written with an upsert, so a double submit cannot make two.
+///
+/// One row per guest, in one transaction: the insert either creates the row (201) or
+/// finds it there (a double submit, or a change: 200), the members to notify are read
+/// in the same transaction, and the event is raised only after the commit. An open
+/// answer is changed only with the edit token returned by the first one (or by
+/// sending the identical answer again); without it the answer is 409
+/// `rsvp_edit_token_required` and nothing changes.
 pub async fn record_answer(
     state: &AppState,
     page: &page::Model,
     who: Respondent<'_>,
     answer: RsvpIn,
-) -> Result<(rsvp::Model, bool)> {
+) -> Result<Recorded> {
     if !rsvp_accepting(&page.rsvp) {
         return Err(Error::conflict(
             "rsvp_closed",
@@ -154,15 +236,21 @@ pub async fn record_answer(
             "not one of this page's meal options",
         ));
     }
-    let (dedupe_key, invitation_id, name, phone, side) = match who {
+    let (dedupe_key, invitation_id, name, phone, side, presented) = match who {
         Respondent::Invited(inv) => (
             format!("inv:{}", inv.id),
             Some(inv.id.clone()),
             inv.guest_name.clone(),
             inv.phone.clone(),
             inv.side,
+            None,
         ),
-        Respondent::Open { name, phone, side } => (
+        Respondent::Open {
+            name,
+            phone,
+            side,
+            edit_token,
+        } => (
             format!(
                 "phone:{}:{}",
                 page.id,
@@ -172,65 +260,126 @@ pub async fn record_answer(
             name.trim().to_owned(),
             Some(phone.to_owned()),
             side,
+            Some(edit_token),
         ),
     };
-    let existing = rsvp::Entity::find()
-        .filter(rsvp::Column::DedupeKey.eq(dedupe_key.clone()))
-        .one(&state.db)
-        .await?;
+    let is_open = presented.is_some();
+    let fields = Answer {
+        name,
+        phone,
+        side,
+        attending: answer.attending,
+        party_size: if answer.attending {
+            answer.party_size
+        } else {
+            0
+        },
+        meal,
+        message: answer
+            .message
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty()),
+    };
+    let token = is_open.then(edit_token);
     let now = Utc::now();
-    let row = rsvp::ActiveModel {
+    let txn = begin_write(&state.db).await?;
+    // ON CONFLICT DO NOTHING: of two racing first answers exactly one inserts; the
+    // other waits for it (PostgreSQL) or for the write lock (SQLite) and sees the row.
+    let inserted = rsvp::Entity::insert(rsvp::ActiveModel {
         id: Set(new_id()),
         page_id: Set(page.id.clone()),
         invitation_id: Set(invitation_id),
         dedupe_key: Set(dedupe_key.clone()),
-        name: Set(name),
-        phone: Set(phone),
-        side: Set(side),
-        attending: Set(answer.attending),
-        party_size: Set(if answer.attending {
-            answer.party_size
-        } else {
-            0
-        }),
-        meal: Set(meal),
-        message: Set(answer
-            .message
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty())),
+        name: Set(fields.name.clone()),
+        phone: Set(fields.phone.clone()),
+        side: Set(fields.side),
+        attending: Set(fields.attending),
+        party_size: Set(fields.party_size),
+        meal: Set(fields.meal.clone()),
+        message: Set(fields.message.clone()),
+        edit_token_hash: Set(token.as_deref().map(token_hash)),
         created_at: Set(now),
         updated_at: Set(now),
-    };
-    rsvp::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(rsvp::Column::DedupeKey)
-                .update_columns([
-                    rsvp::Column::Name,
-                    rsvp::Column::Phone,
-                    rsvp::Column::Side,
-                    rsvp::Column::Attending,
-                    rsvp::Column::PartySize,
-                    rsvp::Column::Meal,
-                    rsvp::Column::Message,
-                    rsvp::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&state.db)
-        .await?;
-    let saved = rsvp::Entity::find()
+    })
+    .on_conflict(
+        OnConflict::column(rsvp::Column::DedupeKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    let created = inserted == 1;
+    let current = rsvp::Entity::find()
         .filter(rsvp::Column::DedupeKey.eq(dedupe_key))
-        .one(&state.db)
+        .one(&txn)
         .await?
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("rsvp vanished after upsert")))?;
-    let created = existing.is_none();
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("rsvp missing after insert")))?;
+    let (saved, edit_token) = if created {
+        (current, token)
+    } else {
+        change_answer(&txn, current, fields, presented.flatten(), token).await?
+    };
+    let recipients = members(&txn, page).await?;
+    txn.commit().await?;
     state.events.publish(DomainEvent::new(
         "rsvp.received",
-        members(&state.db, page).await?,
+        recipients,
         json!({"pageId": page.id, "rsvpId": saved.id, "name": saved.name, "attending": saved.attending,
                "partySize": saved.party_size, "changed": !created}),
     ));
-    Ok((saved, created))
+    Ok(Recorded {
+        row: saved,
+        created,
+        edit_token,
+    })
+}
+
+/// Applies a new answer to an existing row. For an open RSVP the caller must hold
+/// the row's edit token, unless the answer is identical (a repeated submit) or the
+/// row predates edit tokens (it is then given one, returned to this caller).
+async fn change_answer<C: ConnectionTrait>(
+    db: &C,
+    current: rsvp::Model,
+    fields: Answer,
+    presented: Option<&str>,
+    fresh_token: Option<String>,
+) -> Result<(rsvp::Model, Option<String>)> {
+    let is_open = fresh_token.is_some();
+    let mut new_token = None;
+    if is_open {
+        match (&current.edit_token_hash, presented) {
+            (Some(stored), Some(p)) if token_hash(p) == *stored => {}
+            (Some(_), _) if fields.same_as(&current) => return Ok((current, None)),
+            (Some(_), Some(_)) => {
+                return Err(
+                    Error::forbidden("the edit token does not match this answer")
+                        .into_code("rsvp_edit_token_invalid")
+                        .with_field("editToken"),
+                );
+            }
+            (Some(_), None) => {
+                return Err(Error::conflict(
+                    "rsvp_edit_token_required",
+                    "this phone number has already answered; send the editToken returned with that answer to change it",
+                )
+                .with_field("editToken"));
+            }
+            (None, _) => new_token = fresh_token,
+        }
+    }
+    let side = fields.side.or(current.side);
+    let mut m = current.into_active_model();
+    m.name = Set(fields.name);
+    m.phone = Set(fields.phone);
+    m.side = Set(if is_open { side } else { fields.side });
+    m.attending = Set(fields.attending);
+    m.party_size = Set(fields.party_size);
+    m.meal = Set(fields.meal);
+    m.message = Set(fields.message);
+    if let Some(t) = &new_token {
+        m.edit_token_hash = Set(Some(token_hash(t)));
+    }
+    Ok((m.update(db).await?, new_token))
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -262,6 +411,10 @@ pub async fn summarize<C: ConnectionTrait>(db: &C, page_id: &str) -> Result<Rsvp
         .all(db)
         .await?;
     let mut s = RsvpSummary::default();
+    // Every side is present, with zeros when nobody answered for it.
+    for side in ["groom", "bride", "unknown"] {
+        s.by_side.insert(side.to_owned(), SideSummary::default());
+    }
     for r in rows {
         let party = r.party_size.max(0) as u64;
         s.responses += 1;

@@ -78,6 +78,9 @@ pub struct PagePatch {
     pub dress_code: Option<String>,
     #[validate(length(max = 20), nested)]
     pub schedule: Option<Vec<ScheduleItem>>,
+    /// The `version` this edit was made on (like `If-Match`): an older one is 412
+    /// `stale_version` and nothing changes. Left out: the edit is applied anyway.
+    pub version: Option<i32>,
 }
 
 /// The page as its owner and editors see it.
@@ -108,6 +111,10 @@ pub struct PageOut {
     pub schedule: Vec<ScheduleItem>,
     pub view_count: i64,
     pub published_at: Option<DateTime<Utc>>,
+    /// Raised by every edit of the content; also the `ETag` of `GET`/`PATCH`. Send it
+    /// back as `If-Match: "<version>"` (or `version`) to save without overwriting a
+    /// concurrent edit.
+    pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -137,6 +144,7 @@ impl PageOut {
             schedule: p.schedule.0,
             view_count: p.view_count + pending_views,
             published_at: p.published_at,
+            version: p.version,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

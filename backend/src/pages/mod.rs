@@ -7,6 +7,7 @@ pub mod dto;
 pub mod public;
 mod routes;
 pub mod validate;
+pub mod version;
 pub mod views;
 
 pub use routes::router;

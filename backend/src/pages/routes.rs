@@ -1,6 +1,6 @@
 //! Owner and editor routes: `/api/pages/...`.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use chrono::Utc;
 use rand::Rng;
 use sea_orm::{
@@ -17,11 +17,12 @@ use super::{
     access::{Access, Need, access_of, access_revoked, load_page, members},
     context::build_wedding_context,
     dto::{DEFAULT_THEME, DEFAULT_TIME_ZONE, PageIn, PageOut, PagePatch},
+    version::{self, IfMatch},
 };
 use crate::{
     auth::AuthUser,
     db::{
-        new_id,
+        begin_write, lock_page, new_id,
         page::{self, FileIds, GiftAccounts, PageStatus, Plan, Schedule},
         page_editor, user,
     },
@@ -82,6 +83,7 @@ async fn create_page(
         schedule: Set(Schedule(input.schedule.unwrap_or_default())),
         view_count: Set(0),
         published_at: Set(None),
+        version: Set(1),
         ..Default::default()
     }
     .insert(&state.db)
@@ -128,29 +130,59 @@ async fn list_pages(
 }
 
 #[utoipa::path(get, path = "/{id}", tag = "pages", security(("bearer" = [])),
-    responses((status = 200, body = PageOut), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageOut, headers(("ETag" = String, description = "the page's version"))),
+        (status = 404, body = ErrorBody)))]
 async fn get_page(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<PageOut>> {
+) -> Result<impl IntoResponse> {
     let (page, access) = load_page(&state.db, &id, &auth, Need::Edit).await?;
     let pending = state.views.pending(&page.id);
-    Ok(Json(PageOut::new(page, access, pending)))
+    Ok((
+        version::etag_header(page.version),
+        Json(PageOut::new(page, access, pending)),
+    ))
 }
 
-/// Edit a page (owner or editor).
+/// Edit a page (owner or editor). With `If-Match: "<version>"` (or `version` in the
+/// body) the edit is applied only to that version: a stale one is 412 `stale_version`.
 #[utoipa::path(patch, path = "/{id}", tag = "pages", security(("bearer" = [])), request_body = PagePatch,
-    responses((status = 200, body = PageOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    params(("If-Match" = Option<String>, Header, description = "the ETag the edit was made on")),
+    responses((status = 200, body = PageOut, headers(("ETag" = String, description = "the new version"))),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, description = "the page changed since that version", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn update_page(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
     ValidatedJson(patch): ValidatedJson<PagePatch>,
-) -> Result<Json<PageOut>> {
-    let (page, access) = load_page(&state.db, &id, &auth, Need::Edit).await?;
+) -> Result<impl IntoResponse> {
+    // The check and the write in one transaction with the row locked, so two saves
+    // of the same version cannot both pass.
+    let txn = begin_write(&state.db).await?;
+    lock_page(&txn, &id).await?;
+    let (page, access) = load_page(&txn, &id, &auth, Need::Edit).await?;
+    version::check(page.version, if_match.as_deref(), patch.version)?;
+    let next_version = page.version + 1;
     let mut m = page.into_active_model();
+    apply_patch(&mut m, patch);
+    m.version = Set(next_version);
+    let page = m
+        .update(&txn)
+        .await
+        .on_unique_violation("slug", "this page address is already taken")?;
+    txn.commit().await?;
+    let pending = state.views.pending(&page.id);
+    Ok((
+        version::etag_header(page.version),
+        Json(PageOut::new(page, access, pending)),
+    ))
+}
+
+fn apply_patch(m: &mut page::ActiveModel, patch: PagePatch) {
     if let Some(v) = patch.slug {
         m.slug = Set(v);
     }
@@ -190,12 +222,6 @@ async fn update_page(
     if let Some(v) = patch.schedule {
         m.schedule = Set(Schedule(v));
     }
-    let page = m
-        .update(&state.db)
-        .await
-        .on_unique_violation("slug", "this page address is already taken")?;
-    let pending = state.views.pending(&page.id);
-    Ok(Json(PageOut::new(page, access, pending)))
 }
 
 /// Delete a page with everything on it (owner only).
