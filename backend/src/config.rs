@@ -41,6 +41,8 @@ pub struct Config {
     /// its longest wait.
     pub login_free_failures: u32,
     pub login_backoff_max: Duration,
+    /// Editor invitations a page owner may send per hour.
+    pub editor_invites_per_hour: u32,
     /// Argon2 checks run at once, and how many more may wait (then 503).
     pub argon2_concurrency: usize,
     pub argon2_queue: usize,
@@ -437,6 +439,7 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(refresh_secs),
             refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
             login_free_failures: r.parse("LOGIN_FREE_FAILURES", 5u32),
+            editor_invites_per_hour: r.parse("EDITOR_INVITES_PER_HOUR", 30u32).max(1),
             login_backoff_max: Duration::from_secs(
                 r.parse("LOGIN_BACKOFF_MAX_SECS", 900u64).max(1),
             ),

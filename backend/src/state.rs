@@ -74,6 +74,7 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         login_ip: KeyedLimiter::per_minute(cfg.login_rate_per_ip),
         public_read: KeyedLimiter::per_minute(cfg.public_read_rate_per_ip),
         public_write: KeyedLimiter::per_minute(cfg.public_write_rate_per_ip),
+        editor_invites: KeyedLimiter::per_hour(cfg.editor_invites_per_hour),
     });
     spawn_cleanup(&limiters, shutdown.clone());
     let views = Arc::new(ViewCounter::default());

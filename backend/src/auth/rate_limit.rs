@@ -35,6 +35,14 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         }
     }
 
+    /// `n` per hour for each key, in a burst of at most `n`.
+    pub fn per_hour(n: u32) -> Self {
+        let quota = Quota::per_hour(NonZeroU32::new(n.max(1)).expect("positive"));
+        KeyedLimiter {
+            inner: RateLimiter::keyed(quota),
+        }
+    }
+
     /// Takes one unit for `key`, or answers 429 with the wait in `Retry-After`.
     pub fn check(&self, key: &K) -> Result<(), Error> {
         self.inner.check_key(key).map_err(|not_until| {
@@ -125,6 +133,8 @@ pub struct Limiters {
     pub public_read: KeyedLimiter<IpAddr>,
     /// Public writes (RSVPs, guestbook posts and deletions) per client IP.
     pub public_write: KeyedLimiter<IpAddr>,
+    /// Editor invitations per page owner (each one could probe an e-mail address).
+    pub editor_invites: KeyedLimiter<String>,
 }
 
 /// Drops idle keys once a minute until shutdown.
@@ -140,6 +150,7 @@ pub fn spawn_cleanup(limiters: &Arc<Limiters>, shutdown: CancellationToken) {
                     limiters.login_ip.retain_recent();
                     limiters.public_read.retain_recent();
                     limiters.public_write.retain_recent();
+                    limiters.editor_invites.retain_recent();
                 }
             }
         }

@@ -252,3 +252,49 @@ async fn failed_logins_from_one_ip_do_not_lock_the_owner_out() {
     let res = login("198.51.100.20", PASSWORD).await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn adding_an_editor_does_not_tell_which_emails_are_registered() {
+    let app = TestApp::spawn_with(&[("EDITOR_INVITES_PER_HOUR", "3")]).await;
+    let owner = app.register().await;
+    let known = app.register().await;
+    let page = crate::pages::create_page(&app, &owner).await;
+    let path = format!("/api/pages/{}/editors", page["id"].as_str().unwrap());
+    let unknown = crate::common::unique_email();
+    let a = app
+        .post(
+            &path,
+            Some(&owner.access),
+            json!({"email": known.email}),
+            202,
+        )
+        .await;
+    let b = app
+        .post(&path, Some(&owner.access), json!({"email": unknown}), 202)
+        .await;
+    // The same shape and words, only the address differs.
+    assert_eq!(a["status"], b["status"]);
+    assert_eq!(
+        a.as_object().unwrap().keys().collect::<Vec<_>>(),
+        b.as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+    // The registered one is on the page now; nothing was made for the other.
+    app.get(
+        &format!("/api/pages/{}", page["id"].as_str().unwrap()),
+        Some(&known.access),
+        200,
+    )
+    .await;
+    // Probing is limited per owner.
+    app.post(
+        &path,
+        Some(&owner.access),
+        json!({"email": known.email}),
+        202,
+    )
+    .await;
+    let err = app
+        .post(&path, Some(&owner.access), json!({"email": unknown}), 429)
+        .await;
+    assert_eq!(error_code(&err), "rate_limited");
+}

@@ -254,7 +254,7 @@ async fn only_the_owner_may_prepare_and_only_what_is_for_sale() {
         &format!("/api/pages/{page}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let body = json!({"pageId": page, "plan": "premium"});
@@ -700,7 +700,7 @@ async fn refunds_are_for_the_owner_within_policy_or_an_admin() {
         &format!("/api/pages/{page}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let path = format!("/api/payments/{pay}/cancel");
