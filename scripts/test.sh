@@ -36,4 +36,6 @@ TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
 log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
 scripts/browser.sh  # the reference web client in headless Chromium, against the real stack
+scripts/ops-check.sh  # image COPY sets, docker-compose.yml, HAProxy config (~1 min)
+
 log "all tests passed"
