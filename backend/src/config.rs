@@ -94,7 +94,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Open connections in total; lowered at start-up to fit the descriptor limit.
     pub max_connections: usize,
-    /// Open connections per client IP (the TCP peer); 0 turns the cap off.
+    /// Open connections per client IP (the TCP peer); 0 turns the cap off. Default
+    /// 256, or 0 with `TRUST_PROXY=true` (the peer is then the proxy).
     pub max_connections_per_ip: usize,
 }
 
@@ -381,6 +382,7 @@ impl Config {
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
         };
+        let behind_proxy = r.parse_bool("TRUST_PROXY", false);
         let server = ServerConfig {
             header_read_timeout: Duration::from_millis(
                 r.parse("HTTP_HEADER_READ_TIMEOUT_MS", 10_000u64).max(100),
@@ -389,7 +391,12 @@ impl Config {
                 r.parse("HTTP_IDLE_TIMEOUT_MS", 60_000u64).max(100),
             ),
             max_connections: r.parse("HTTP_MAX_CONNECTIONS", 10_000usize).max(1),
-            max_connections_per_ip: r.parse("HTTP_MAX_CONNECTIONS_PER_IP", 256usize),
+            // Behind a trusted proxy every connection comes from the proxy: no per-IP
+            // cap unless one is asked for.
+            max_connections_per_ip: r.parse(
+                "HTTP_MAX_CONNECTIONS_PER_IP",
+                if behind_proxy { 0 } else { 256usize },
+            ),
         };
         let files = read_files_config(&mut r, &data_dir);
         let portone = read_portone(&mut r);
@@ -732,6 +739,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_per_ip_connection_cap_is_off_behind_a_trusted_proxy() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let direct = Config::from_map(&vars(&[jwt])).unwrap();
+        assert_eq!(direct.server.max_connections_per_ip, 256);
+        let proxied = Config::from_map(&vars(&[jwt, ("TRUST_PROXY", "true")])).unwrap();
+        assert_eq!(proxied.server.max_connections_per_ip, 0);
+        let asked = Config::from_map(&vars(&[
+            jwt,
+            ("TRUST_PROXY", "true"),
+            ("HTTP_MAX_CONNECTIONS_PER_IP", "5000"),
+        ]))
+        .unwrap();
+        assert_eq!(asked.server.max_connections_per_ip, 5000);
     }
 
     #[test]
