@@ -35,9 +35,14 @@ pub struct Config {
     /// How long after a rotation the rotated refresh token still answers with its
     /// successor (concurrent tabs) instead of counting as reuse; 0 turns it off.
     pub refresh_reuse_grace: Duration,
-    /// Login attempts allowed per minute for one account / one client IP.
-    pub login_rate_per_account: u32,
+    /// Login attempts allowed per minute per client IP.
     pub login_rate_per_ip: u32,
+    /// Failed logins per account and IP before the exponential back-off starts, and
+    /// its longest wait.
+    pub login_free_failures: u32,
+    pub login_backoff_max: Duration,
+    /// Editor invitations a page owner may send per hour.
+    pub editor_invites_per_hour: u32,
     /// Argon2 checks run at once, and how many more may wait (then 503).
     pub argon2_concurrency: usize,
     pub argon2_queue: usize,
@@ -89,7 +94,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Open connections in total; lowered at start-up to fit the descriptor limit.
     pub max_connections: usize,
-    /// Open connections per client IP (the TCP peer); 0 turns the cap off.
+    /// Open connections per client IP (the TCP peer); 0 turns the cap off. Default
+    /// 256, or 0 with `TRUST_PROXY=true` (the peer is then the proxy).
     pub max_connections_per_ip: usize,
 }
 
@@ -189,7 +195,6 @@ impl fmt::Debug for Config {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
-            .field("login_rate_per_account", &self.login_rate_per_account)
             .field("login_rate_per_ip", &self.login_rate_per_ip)
             .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
             .field("public_write_rate_per_ip", &self.public_write_rate_per_ip)
@@ -297,15 +302,10 @@ impl Config {
         if access_secs == 0 || refresh_secs == 0 {
             r.fail("token lifetimes must be positive".into());
         }
-        let login_rate_per_account = r.parse("LOGIN_RATE_PER_ACCOUNT", 5u32);
         let login_rate_per_ip = r.parse("LOGIN_RATE_PER_IP", 30u32);
         let public_read_rate_per_ip = r.parse("PUBLIC_READ_RATE_PER_IP", 120u32);
         let public_write_rate_per_ip = r.parse("PUBLIC_WRITE_RATE_PER_IP", 10u32);
-        if login_rate_per_account == 0
-            || login_rate_per_ip == 0
-            || public_read_rate_per_ip == 0
-            || public_write_rate_per_ip == 0
-        {
+        if login_rate_per_ip == 0 || public_read_rate_per_ip == 0 || public_write_rate_per_ip == 0 {
             r.fail("rate limits must be positive".into());
         }
         let log_format = match r.get("LOG_FORMAT").as_deref() {
@@ -383,6 +383,7 @@ impl Config {
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
         };
+        let behind_proxy = r.parse_bool("TRUST_PROXY", false);
         let server = ServerConfig {
             header_read_timeout: Duration::from_millis(
                 r.parse("HTTP_HEADER_READ_TIMEOUT_MS", 10_000u64).max(100),
@@ -391,7 +392,12 @@ impl Config {
                 r.parse("HTTP_IDLE_TIMEOUT_MS", 60_000u64).max(100),
             ),
             max_connections: r.parse("HTTP_MAX_CONNECTIONS", 10_000usize).max(1),
-            max_connections_per_ip: r.parse("HTTP_MAX_CONNECTIONS_PER_IP", 256usize),
+            // Behind a trusted proxy every connection comes from the proxy: no per-IP
+            // cap unless one is asked for.
+            max_connections_per_ip: r.parse(
+                "HTTP_MAX_CONNECTIONS_PER_IP",
+                if behind_proxy { 0 } else { 256usize },
+            ),
         };
         let files = read_files_config(&mut r, &data_dir);
         let portone = read_portone(&mut r);
@@ -440,7 +446,11 @@ impl Config {
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(refresh_secs),
             refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
-            login_rate_per_account,
+            login_free_failures: r.parse("LOGIN_FREE_FAILURES", 5u32),
+            editor_invites_per_hour: r.parse("EDITOR_INVITES_PER_HOUR", 30u32).max(1),
+            login_backoff_max: Duration::from_secs(
+                r.parse("LOGIN_BACKOFF_MAX_SECS", 900u64).max(1),
+            ),
             login_rate_per_ip,
             argon2_concurrency: r
                 .parse(
@@ -733,6 +743,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_per_ip_connection_cap_is_off_behind_a_trusted_proxy() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let direct = Config::from_map(&vars(&[jwt])).unwrap();
+        assert_eq!(direct.server.max_connections_per_ip, 256);
+        let proxied = Config::from_map(&vars(&[jwt, ("TRUST_PROXY", "true")])).unwrap();
+        assert_eq!(proxied.server.max_connections_per_ip, 0);
+        let asked = Config::from_map(&vars(&[
+            jwt,
+            ("TRUST_PROXY", "true"),
+            ("HTTP_MAX_CONNECTIONS_PER_IP", "5000"),
+        ]))
+        .unwrap();
+        assert_eq!(asked.server.max_connections_per_ip, 5000);
     }
 
     #[test]

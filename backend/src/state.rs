@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::{
         jwt::JwtKeys,
-        rate_limit::{KeyedLimiter, Limiters, spawn_cleanup},
+        rate_limit::{KeyedLimiter, Limiters, LoginBackoff, spawn_cleanup},
     },
     config::Config,
     db,
@@ -70,10 +70,11 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
     // Redis fan-out when REDIS_URL is set, in-process otherwise.
     let (events, notifications) = events::build(&cfg, redis.clone(), &shutdown)?;
     let limiters = Arc::new(Limiters {
-        login_account: KeyedLimiter::per_minute(cfg.login_rate_per_account),
+        login_backoff: LoginBackoff::new(cfg.login_free_failures, cfg.login_backoff_max),
         login_ip: KeyedLimiter::per_minute(cfg.login_rate_per_ip),
         public_read: KeyedLimiter::per_minute(cfg.public_read_rate_per_ip),
         public_write: KeyedLimiter::per_minute(cfg.public_write_rate_per_ip),
+        editor_invites: KeyedLimiter::per_hour(cfg.editor_invites_per_hour),
     });
     spawn_cleanup(&limiters, shutdown.clone());
     let views = Arc::new(ViewCounter::default());

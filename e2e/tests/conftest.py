@@ -40,7 +40,7 @@ def couple(stack, api):
     editor = api.register("editor")
     page = api.create_page(owner)
     api.req(
-        "POST", f"/api/pages/{page['id']}/editors", owner["token"], {"email": editor["email"]}, expect=201
+        "POST", f"/api/pages/{page['id']}/editors", owner["token"], {"email": editor["email"]}, expect=202
     )
     return owner, editor, page
 

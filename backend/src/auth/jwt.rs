@@ -15,10 +15,16 @@ pub struct Claims {
     pub sub: String,
     pub role: Role,
     pub iat: i64,
+    /// Not before; we never set it, but a token that carries one is held to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
     pub iss: String,
     pub aud: String,
 }
+
+/// Clock difference tolerated between instances, for `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 5;
 
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -36,7 +42,8 @@ impl JwtKeys {
         validation.set_issuer(&[&cfg.jwt_issuer]);
         validation.set_audience(&[&cfg.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -53,6 +60,7 @@ impl JwtKeys {
             sub: user_id.to_owned(),
             role,
             iat: now,
+            nbf: None,
             exp: now + self.ttl.as_secs() as i64,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -65,7 +73,14 @@ impl JwtKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let invalid = || {
+            Error::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "invalid access token",
+            )
+        };
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => Error::new(
@@ -73,11 +88,12 @@ impl JwtKeys {
                     "token_expired",
                     "access token has expired",
                 ),
-                _ => Error::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "invalid access token",
-                ),
-            })
+                _ => invalid(),
+            })?;
+        // Issued in the future: minted with a wrong clock or by someone else.
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return Err(invalid());
+        }
+        Ok(claims)
     }
 }

@@ -167,7 +167,8 @@ async fn register(
 /// Exchange email and password for an access token and a refresh token.
 ///
 /// A wrong email and a wrong password give the same answer. Attempts are limited per
-/// account and per client IP (429 with `Retry-After`).
+/// client IP, and failures back off exponentially per account and IP (429 with
+/// `Retry-After`), so nobody can lock an owner out of their own account.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginIn,
     responses((status = 200, body = AuthOut), (status = 401, body = ErrorBody),
         (status = 403, description = "account suspended", body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -178,15 +179,17 @@ async fn login(
 ) -> Result<Json<AuthOut>> {
     let email = normalize_email(&input.email);
     state.limiters.login_ip.check(&ip)?;
-    state.limiters.login_account.check(&email)?;
+    state.limiters.login_backoff.check(&email, ip)?;
     let found = user::find_by_email(&state.db, &email).await?;
     let stored = found.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(&state.argon2, input.password, stored).await? {
+        state.limiters.login_backoff.failed(&email, ip);
         return Err(
             Error::unauthorized("email or password is incorrect").into_code("invalid_credentials")
         );
     }
     let user = found.ok_or_else(|| Error::internal(anyhow::anyhow!("verified without a user")))?;
+    state.limiters.login_backoff.succeeded(&email, ip);
     if user.status != Status::Active {
         return Err(Error::forbidden("account is suspended").into_code("account_suspended"));
     }

@@ -172,7 +172,11 @@ pub fn sanitize_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
+        .filter(|c| {
+            !c.is_control()
+                && !is_invisible_format(*c)
+                && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*')
+        })
         .take(200)
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
@@ -181,6 +185,14 @@ pub fn sanitize_name(raw: &str) -> String {
     } else {
         cleaned.to_owned()
     }
+}
+
+/// Bidi controls (U+202E shows `photo\u{202E}gpj.exe` as `photoexe.jpg`), zero-width
+/// and other invisible format characters: they let a name look like another.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// Pixel size (as displayed, EXIF orientation applied) and an optional thumbnail.
@@ -440,5 +452,11 @@ mod tests {
         assert_eq!(sanitize_name("a\u{0}b\n\"c\".png"), "abc.png");
         assert_eq!(sanitize_name(".hidden.png"), "hidden.png");
         assert_eq!(sanitize_name(""), "file");
+        assert_eq!(sanitize_name("photo\u{202E}gpj.exe"), "photogpj.exe");
+        assert_eq!(
+            sanitize_name("a\u{200B}\u{2066}b\u{2069}\u{FEFF}.png"),
+            "ab.png"
+        );
+        assert_eq!(sanitize_name("청첩장 사진.jpg"), "청첩장 사진.jpg");
     }
 }

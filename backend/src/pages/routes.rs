@@ -342,43 +342,68 @@ async fn list_editors(
     ))
 }
 
-/// Add a co-editor by email (owner only). Editors may edit and chat; not delete or pay.
+/// What adding an editor answers, whether or not the address has an account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EditorInviteOut {
+    /// The address, normalized.
+    pub email: String,
+    /// Always `invited`.
+    pub status: &'static str,
+}
+
+/// Invite a co-editor by email (owner only). Editors may edit and chat; not delete or
+/// pay. The answer is the same 202 whether the address has an account (it is added at
+/// once, or already was) or not (nothing happens), so the route cannot tell anyone
+/// which addresses are registered; limited per owner (`EDITOR_INVITES_PER_HOUR`).
 #[utoipa::path(post, path = "/{id}/editors", tag = "pages", security(("bearer" = [])), request_body = EditorIn,
-    responses((status = 201, body = EditorOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = EditorInviteOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the owner's own address", body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn add_editor(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
     ValidatedJson(input): ValidatedJson<EditorIn>,
-) -> Result<(StatusCode, Json<EditorOut>)> {
+) -> Result<(StatusCode, Json<EditorInviteOut>)> {
     let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
-    let editor = user::find_by_email(&state.db, &input.email)
-        .await?
-        .ok_or_else(|| Error::not_found("user").with_field("email"))?;
+    state.limiters.editor_invites.check(&auth.id)?;
+    let email = user::normalize_email(&input.email);
+    let answer = (
+        StatusCode::ACCEPTED,
+        Json(EditorInviteOut {
+            email: email.clone(),
+            status: "invited",
+        }),
+    );
+    let Some(editor) = user::find_by_email(&state.db, &email).await? else {
+        return Ok(answer);
+    };
     if access_of(&state.db, &page, &AuthUser::from(editor.clone())).await? == Some(Access::Owner) {
         return Err(
             Error::conflict("already_owner", "the owner is already on the page")
                 .with_field("email"),
         );
     }
-    let row = page_editor::ActiveModel {
+    let added = page_editor::ActiveModel {
         page_id: Set(page.id),
         user_id: Set(editor.id.clone()),
         ..Default::default()
     }
     .insert(&state.db)
-    .await
-    .on_unique_violation("email", "this user already edits the page")?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EditorOut {
-            user_id: editor.id,
-            email: editor.email,
-            display_name: editor.display_name,
-            added_at: row.created_at,
-        }),
-    ))
+    .await;
+    match added {
+        Ok(_) => Ok(answer),
+        // Already an editor: the same answer.
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Ok(answer)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(delete, path = "/{id}/editors/{user_id}", tag = "pages", security(("bearer" = [])),

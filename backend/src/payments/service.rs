@@ -10,8 +10,8 @@
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    PaginatorTrait, QueryFilter, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -114,6 +114,22 @@ pub async fn prepare_payment(
             .await
             .map_err(|e| provider_error(&id, e))?;
     }
+    // At most one open order per page: under the page lock, an order still open for
+    // the same plan and price is handed out again instead of a second one, so two
+    // tabs cannot both be charged (PortOne takes one payment per payment id).
+    let txn = begin_write(&state.db).await?;
+    lock_page(&txn, &page.id).await?;
+    let open = payment::Entity::find()
+        .filter(payment::Column::PageId.eq(page.id.clone()))
+        .filter(payment::Column::Plan.eq(plan))
+        .filter(payment::Column::Amount.eq(amount))
+        .filter(payment::Column::Status.is_in(PaymentStatus::PAYABLE))
+        .one(&txn)
+        .await?;
+    if let Some(open) = open {
+        txn.commit().await?;
+        return Ok(open);
+    }
     let row = payment::ActiveModel {
         id: Set(id),
         page_id: Set(Some(page.id.clone())),
@@ -127,8 +143,9 @@ pub async fn prepare_payment(
         cancelled_amount: Set(0),
         ..Default::default()
     }
-    .insert(&state.db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok(row)
 }
 
@@ -268,7 +285,8 @@ async fn mark_suspicious(
         )
         .col_expr(payment::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(payment::Column::Id.eq(row.id.clone()))
-        .filter(payment::Column::Status.is_in(PaymentStatus::OPEN))
+        // Every state in which PAID could still be applied, a failed attempt included.
+        .filter(payment::Column::Status.is_in(PaymentStatus::PAYABLE))
         .exec(&state.db)
         .await?;
     if res.rows_affected == 1 {
@@ -483,27 +501,31 @@ pub async fn cancel_payment(
         Actor::Owner(_) => "CUSTOMER",
         Actor::Admin(_) => "ADMIN",
     };
-    let cancellation = client(state)?
+    claim_refund(state, &row).await?;
+    let sent = client(state)?
         .cancel(&row.id, amount, reason, remaining, requester)
-        .await
-        .map_err(|e| match e {
-            ProviderError::Api { kind, .. }
-                if matches!(
-                    kind.as_str(),
-                    "CANCELLABLE_AMOUNT_CONSISTENCY_BROKEN"
-                        | "CANCEL_AMOUNT_EXCEEDS_CANCELLABLE_AMOUNT"
-                        | "PAYMENT_ALREADY_CANCELLED"
-                        | "PAYMENT_NOT_PAID"
-                ) =>
-            {
-                tracing::warn!(payment_id = %row.id, kind, "PortOne refused the refund");
-                Error::conflict(
-                    "refund_conflict",
-                    "the payment's refundable balance changed; reload and try again",
-                )
-            }
-            other => provider_error(&row.id, other),
-        })?;
+        .await;
+    if !matches!(&sent, Ok(c) if c.status == "SUCCEEDED" || c.status == "REQUESTED") {
+        release_refund(state, &row).await;
+    }
+    let cancellation = sent.map_err(|e| match e {
+        ProviderError::Api { kind, .. }
+            if matches!(
+                kind.as_str(),
+                "CANCELLABLE_AMOUNT_CONSISTENCY_BROKEN"
+                    | "CANCEL_AMOUNT_EXCEEDS_CANCELLABLE_AMOUNT"
+                    | "PAYMENT_ALREADY_CANCELLED"
+                    | "PAYMENT_NOT_PAID"
+            ) =>
+        {
+            tracing::warn!(payment_id = %row.id, kind, "PortOne refused the refund");
+            Error::conflict(
+                "refund_conflict",
+                "the payment's refundable balance changed; reload and try again",
+            )
+        }
+        other => provider_error(&row.id, other),
+    })?;
     tracing::info!(payment_id = %row.id, ?actor, amount, status = %cancellation.status, "refund requested");
     match cancellation.status.as_str() {
         "SUCCEEDED" => {
@@ -527,6 +549,60 @@ pub async fn cancel_payment(
     }
     reload(state, &row.id).await
 }
+
+/// Marks a refund of the payment's current balance as sent, so that concurrent refund
+/// requests send PortOne one cancel, not several (the others get 409). A claim older
+/// than twice the PortOne timeout (an instance died mid-call) can be taken over.
+async fn claim_refund(state: &AppState, row: &payment::Model) -> Result<()> {
+    let timeout = portone_config(state)?.timeout * 2;
+    let now = Utc::now();
+    let stale = now - Duration::from_std(timeout).unwrap_or(Duration::seconds(60));
+    let res = payment::Entity::update_many()
+        .col_expr(
+            payment::Column::ProviderStatus,
+            Expr::value(REFUND_CLAIM.to_owned()),
+        )
+        .col_expr(payment::Column::UpdatedAt, Expr::value(now))
+        .filter(payment::Column::Id.eq(row.id.clone()))
+        .filter(payment::Column::Status.is_in(PaymentStatus::IN_FORCE))
+        .filter(payment::Column::CancelledAmount.eq(row.cancelled_amount))
+        .filter(
+            Condition::any()
+                .add(payment::Column::ProviderStatus.is_null())
+                .add(payment::Column::ProviderStatus.ne(REFUND_CLAIM))
+                .add(payment::Column::UpdatedAt.lt(stale)),
+        )
+        .exec(&state.db)
+        .await?;
+    if res.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            "refund_in_progress",
+            "a refund of this payment is already under way; reload and try again",
+        ))
+    }
+}
+
+/// Gives the claim back after PortOne refused or could not be reached.
+async fn release_refund(state: &AppState, row: &payment::Model) {
+    let res = payment::Entity::update_many()
+        .col_expr(
+            payment::Column::ProviderStatus,
+            Expr::value(row.provider_status.clone()),
+        )
+        .filter(payment::Column::Id.eq(row.id.clone()))
+        .filter(payment::Column::ProviderStatus.eq(REFUND_CLAIM))
+        .exec(&state.db)
+        .await;
+    if let Err(e) = res {
+        // The claim then lapses by itself after twice the PortOne timeout.
+        tracing::warn!(payment_id = %row.id, error = %e, "refund claim not released");
+    }
+}
+
+/// `provider_status` while a refund request is out at PortOne.
+const REFUND_CLAIM: &str = "CANCEL_REQUESTED";
 
 async fn check_refund_policy(state: &AppState, row: &payment::Model) -> Result<()> {
     let now = Utc::now();

@@ -485,8 +485,9 @@ async fn grace_window_does_not_outlive_logout_or_its_length() {
 }
 
 #[tokio::test]
-async fn login_is_rate_limited_per_account() {
-    let app = TestApp::spawn_with(&[("LOGIN_RATE_PER_ACCOUNT", "3")]).await;
+async fn failed_logins_back_off_per_account_and_ip() {
+    // Two free failures; the third starts the back-off.
+    let app = TestApp::spawn_with(&[("LOGIN_FREE_FAILURES", "2")]).await;
     let s = app.register().await;
     // Raw requests: the helper would assert one status, this loop wants to see each.
     let mut statuses = Vec::new();
@@ -507,7 +508,7 @@ async fn login_is_rate_limited_per_account() {
         statuses,
         [(401, false), (401, false), (401, false), (429, true)]
     );
-    // Even the right password is refused while the account is throttled.
+    // Even the right password is refused from this IP while it must wait.
     let body = app
         .post(
             "/api/auth/login",

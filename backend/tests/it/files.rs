@@ -963,7 +963,7 @@ async fn editors_see_the_pages_files() {
         &format!("/api/pages/{page_id}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let f = form("gallery", "a.jpg", "image/jpeg", jpeg()).text("pageId", page_id.to_owned());

@@ -145,7 +145,7 @@ async fn a_stale_page_save_is_412_and_changes_nothing() {
         &format!("/api/pages/{id}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let url = format!("{}/api/pages/{id}", app.base);

@@ -162,3 +162,139 @@ async fn oversized_raw_bodies_get_the_json_413() {
         assert_eq!(error_code(&body), "payload_too_large", "{path}");
     }
 }
+
+#[tokio::test]
+async fn bidi_and_invisible_characters_leave_file_names() {
+    let app = spawn(Backend::Local, &[]).await;
+    let user = app.register().await;
+    let png = picture(32, 32, ImageFormat::Png);
+    // Shown as "invoicegnp.png" without the override; with it, spoofed.
+    let name = "invoice\u{202E}gnp\u{200B}.png";
+    let out = send_form(
+        &app,
+        &user.access,
+        form("cover", name, "image/png", png),
+        201,
+    )
+    .await;
+    assert_eq!(out["name"], "invoicegnp.png", "{out}");
+}
+
+fn token_with(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(crate::common::JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.register().await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |iat: i64, nbf: Option<i64>| {
+        let mut c = json!({"sub": user.user_id, "role": "user", "iat": iat, "exp": now + 3600,
+            "iss": "mocheong", "aud": "mocheong-api"});
+        if let Some(nbf) = nbf {
+            c["nbf"] = json!(nbf);
+        }
+        c
+    };
+    // The same claims, valid now, pass: the refusals below are for nbf / iat only.
+    let ok = token_with(claims(now, Some(now)));
+    app.get("/api/auth/me", Some(&ok), 200).await;
+    for bad in [claims(now, Some(now + 600)), claims(now + 600, None)] {
+        let err = app.get("/api/auth/me", Some(&token_with(bad)), 401).await;
+        assert_eq!(error_code(&err), "invalid_token");
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_from_one_ip_do_not_lock_the_owner_out() {
+    let app = TestApp::spawn_with(&[
+        ("TRUST_PROXY", "true"),
+        // Today's per-account limit, as configured in production.
+        ("LOGIN_RATE_PER_ACCOUNT", "5"),
+        ("LOGIN_FREE_FAILURES", "3"),
+    ])
+    .await;
+    let owner = app.register().await;
+    let login = |ip: &'static str, password: &'static str| {
+        app.http
+            .post(format!("{}/api/auth/login", app.base))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": owner.email, "password": password}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            login("203.0.113.7", "wrong password 1")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    // Three free failures, then the attacker's IP must wait.
+    assert_eq!(&statuses[..4], &[401, 401, 401, 401], "{statuses:?}");
+    assert!(statuses[4..].iter().all(|s| *s == 429), "{statuses:?}");
+    let res = login("203.0.113.7", PASSWORD).await.unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "the back-off holds even for the right password"
+    );
+    assert!(res.headers().contains_key(RETRY_AFTER));
+    // The owner, from their own address, logs in at once.
+    let res = login("198.51.100.20", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn adding_an_editor_does_not_tell_which_emails_are_registered() {
+    let app = TestApp::spawn_with(&[("EDITOR_INVITES_PER_HOUR", "3")]).await;
+    let owner = app.register().await;
+    let known = app.register().await;
+    let page = crate::pages::create_page(&app, &owner).await;
+    let path = format!("/api/pages/{}/editors", page["id"].as_str().unwrap());
+    let unknown = crate::common::unique_email();
+    let a = app
+        .post(
+            &path,
+            Some(&owner.access),
+            json!({"email": known.email}),
+            202,
+        )
+        .await;
+    let b = app
+        .post(&path, Some(&owner.access), json!({"email": unknown}), 202)
+        .await;
+    // The same shape and words, only the address differs.
+    assert_eq!(a["status"], b["status"]);
+    assert_eq!(
+        a.as_object().unwrap().keys().collect::<Vec<_>>(),
+        b.as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+    // The registered one is on the page now; nothing was made for the other.
+    app.get(
+        &format!("/api/pages/{}", page["id"].as_str().unwrap()),
+        Some(&known.access),
+        200,
+    )
+    .await;
+    // Probing is limited per owner.
+    app.post(
+        &path,
+        Some(&owner.access),
+        json!({"email": known.email}),
+        202,
+    )
+    .await;
+    let err = app
+        .post(&path, Some(&owner.access), json!({"email": unknown}), 429)
+        .await;
+    assert_eq!(error_code(&err), "rate_limited");
+}

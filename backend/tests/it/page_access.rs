@@ -27,7 +27,7 @@ async fn every_page_route_is_scoped_to_its_members() {
         &format!("/api/pages/{id}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let inv = app
@@ -92,7 +92,7 @@ async fn every_page_route_is_scoped_to_its_members() {
             Method::POST,
             format!("/api/pages/{id}/editors"),
             Some(json!({"email": newcomer.email})),
-            [201, 403, 404, 401],
+            [202, 403, 404, 401],
         ),
         r(
             Method::DELETE,

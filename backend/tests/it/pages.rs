@@ -66,7 +66,7 @@ async fn couple_flow_from_draft_to_guests_and_back() {
         &format!("/api/pages/{id}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let as_editor = app

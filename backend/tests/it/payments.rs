@@ -254,7 +254,7 @@ async fn only_the_owner_may_prepare_and_only_what_is_for_sale() {
         &format!("/api/pages/{page}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let body = json!({"pageId": page, "plan": "premium"});
@@ -700,7 +700,7 @@ async fn refunds_are_for_the_owner_within_policy_or_an_admin() {
         &format!("/api/pages/{page}/editors"),
         Some(&owner.access),
         json!({"email": editor.email}),
-        201,
+        202,
     )
     .await;
     let path = format!("/api/payments/{pay}/cancel");
@@ -767,11 +767,10 @@ async fn two_payments_of_a_page_refunded_at_once_take_the_plan_back() {
     // Several rounds: each is a chance for the two refunds to overlap.
     for _ in 0..5 {
         let page = page_id(&app, &owner).await;
-        // Prepared twice while the page was free, and both paid.
-        let pays = [
-            prepare(&app, &owner, &page).await,
-            prepare(&app, &owner, &page).await,
-        ];
+        // Two orders of a free page, both paid (prepare no longer hands out a second
+        // open order, so the second is an older order row copied in directly).
+        let first = prepare(&app, &owner, &page).await;
+        let pays = [first.clone(), second_order(&app, &first).await];
         for pay in &pays {
             fake.pay(pay, PRICE);
             assert_eq!(complete(&app, &owner, pay, 200).await["status"], "paid");
@@ -786,6 +785,85 @@ async fn two_payments_of_a_page_refunded_at_once_take_the_plan_back() {
         // Neither refund alone revokes the plan; whichever commits second must.
         assert_eq!(plan_of(&app, &owner, &page).await, "free");
     }
+}
+
+/// A second open order of the same page as `payment_id`, written straight to the
+/// database (as rows made before prepare allowed only one could be).
+async fn second_order(app: &TestApp, payment_id: &str) -> String {
+    use backend::db::payment;
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+    let row = payment::Entity::find_by_id(payment_id.to_owned())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = format!("pay_{}", ulid::Ulid::new());
+    let mut copy = row.into_active_model();
+    copy.id = Set(id.clone());
+    copy.reset_all().insert(&app.state.db).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_page_has_at_most_one_open_order() {
+    let fake = FakePortOne::start().await;
+    let app = spawn(&fake.base_url, &[]).await;
+    let owner = app.register().await;
+    let page = page_id(&app, &owner).await;
+    // Two tabs preparing at once get the same order, so only one can be charged.
+    let (a, b) = tokio::join!(prepare(&app, &owner, &page), prepare(&app, &owner, &page));
+    assert_eq!(a, b);
+    assert_eq!(prepare(&app, &owner, &page).await, a);
+    // A failed attempt keeps the order open (the buyer retries under the same id).
+    fake.put(&a, FakePortOne::payment("FAILED", PRICE));
+    complete(&app, &owner, &a, 200).await;
+    assert_eq!(prepare(&app, &owner, &page).await, a);
+}
+
+#[tokio::test]
+async fn a_mismatch_after_a_failed_attempt_is_held_for_review() {
+    use backend::db::payment;
+    use sea_orm::EntityTrait;
+    let fake = FakePortOne::start().await;
+    let app = spawn(&fake.base_url, &[("PORTONE_PRE_REGISTER", "false")]).await;
+    let owner = app.register().await;
+    let page = page_id(&app, &owner).await;
+    let pay = prepare(&app, &owner, &page).await;
+    fake.put(&pay, FakePortOne::payment("FAILED", PRICE));
+    assert_eq!(complete(&app, &owner, &pay, 200).await["status"], "failed");
+    fake.pay(&pay, 100);
+    let err = complete(&app, &owner, &pay, 409).await;
+    assert_eq!(error_code(&err), "payment_mismatch");
+    let row = payment::Entity::find_by_id(pay.clone())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, payment::PaymentStatus::Suspicious);
+    let reason = row.failure_reason.unwrap_or_default();
+    assert!(reason.contains("amount 100"), "{reason}");
+    assert_eq!(plan_of(&app, &owner, &page).await, "free");
+}
+
+#[tokio::test]
+async fn concurrent_owner_refunds_send_portone_one_cancel() {
+    let fake = FakePortOne::start().await;
+    let app = spawn(&fake.base_url, &[]).await;
+    let owner = app.register().await;
+    let (page, pay) = paid_page(&app, &fake, &owner).await;
+    let path = format!("/api/payments/{pay}/cancel");
+    let body = json!({"reason": "동시 환불"});
+    let refunds = (0..8).map(|_| app.post_status(&path, &owner.access, body.clone()));
+    let mut statuses = futures::future::join_all(refunds).await;
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(
+        fake.cancel_requests().len(),
+        1,
+        "one refund, one cancel request"
+    );
+    assert_eq!(payment(&app, &owner, &pay).await["status"], "cancelled");
+    assert_eq!(plan_of(&app, &owner, &page).await, "free");
 }
 
 /// A port nothing listens on.
