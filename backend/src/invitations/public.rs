@@ -102,6 +102,11 @@ async fn answer_invitation(
 ) -> Result<(StatusCode, Json<RsvpOut>)> {
     state.limiters.public_write.check(&ip)?;
     let (inv, page) = find_invitation(&state, &code).await?;
+    state
+        .limiters
+        .public_write_page
+        .check(&(ip, page.id.clone()))?;
+    state.limiters.public_write_invitation.check(&inv.code)?;
     let recorded = record_answer(&state, &page, Respondent::Invited(&inv), answer).await?;
     Ok((recorded.status(), Json(recorded.into_out())))
 }
@@ -118,6 +123,10 @@ async fn answer_open_rsvp(
 ) -> Result<(StatusCode, Json<RsvpOut>)> {
     state.limiters.public_write.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
+    state
+        .limiters
+        .public_write_page
+        .check(&(ip, page.id.clone()))?;
     if !page.rsvp.allow_open {
         return Err(
             Error::forbidden("this page takes RSVPs only through personal invitations")

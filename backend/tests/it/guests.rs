@@ -241,3 +241,86 @@ async fn a_stale_page_save_is_412_and_changes_nothing() {
         .unwrap();
     assert_eq!(gallery.status(), 412);
 }
+
+#[tokio::test]
+async fn guests_behind_one_address_are_not_limited_like_one_client() {
+    // The defaults: eleven guests of one wedding on the venue's Wi-Fi sign the
+    // guestbook within a minute (the old per-IP limit refused the 11th).
+    let app = TestApp::spawn().await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let slug = page["slug"].as_str().unwrap();
+    for i in 0..25 {
+        app.post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            json!({"name": format!("하객{i}"), "message": "축하해요", "password": "1234"}),
+            201,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn writes_are_limited_per_address_and_page_and_per_invitation() {
+    let app = TestApp::spawn_with(&[
+        ("PUBLIC_WRITE_RATE_PER_IP_PAGE", "3"),
+        ("PUBLIC_WRITE_RATE_PER_INVITATION", "2"),
+    ])
+    .await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let other = published_page(&app, &owner).await;
+    let slug = page["slug"].as_str().unwrap();
+    let entry = json!({"name": "하객", "message": "축하해요", "password": "1234"});
+
+    // Per address and page: the 4th write on this page is 429 ...
+    for _ in 0..3 {
+        app.post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            entry.clone(),
+            201,
+        )
+        .await;
+    }
+    let limited = app
+        .post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            entry.clone(),
+            429,
+        )
+        .await;
+    assert_eq!(error_code(&limited), "rate_limited");
+    // ... while the same address still writes on another wedding's page.
+    app.post(
+        &format!(
+            "/api/public/pages/{}/guestbook",
+            other["slug"].as_str().unwrap()
+        ),
+        None,
+        entry.clone(),
+        201,
+    )
+    .await;
+
+    // Per invitation code: one guest's link takes 2 answers a minute.
+    let other_id = other["id"].as_str().unwrap();
+    let inv = app
+        .post(
+            &format!("/api/pages/{other_id}/invitations"),
+            Some(&owner.access),
+            json!({"guestName": "박하객"}),
+            201,
+        )
+        .await;
+    let url = format!(
+        "/api/public/invitations/{}/rsvp",
+        inv["code"].as_str().unwrap()
+    );
+    app.post(&url, None, json!({"attending": true}), 201).await;
+    app.post(&url, None, json!({"attending": false}), 200).await;
+    let limited = app.post(&url, None, json!({"attending": true}), 429).await;
+    assert_eq!(error_code(&limited), "rate_limited");
+}
