@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::service::file_urls;
+use super::{public_images, service::file_urls, signing::Variant};
 use crate::{
     auth::AuthUser,
     db::{
@@ -42,7 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct GalleryItem {
     pub id: String,
-    /// Full-size picture (expiring link).
+    /// Full-size picture: an expiring link for the owner's view; on the public page a
+    /// stable link cacheable for a year.
     pub url: String,
     /// About 480 px wide JPEG; the original when it is already small or cannot be
     /// decoded on the server (HEIC).
@@ -77,6 +78,49 @@ pub async fn gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<Galle
                 height: row.height,
             });
         }
+    }
+    Ok(items)
+}
+
+/// The gallery as guests get it: stable, cacheable links (see
+/// [`super::public_images`]) instead of expiring ones. A file stored without a
+/// content hash keeps a signed link.
+pub async fn public_gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<GalleryItem>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: HashMap<String, file::Model> = file::Entity::find()
+        .filter(file::Column::Id.is_in(ids.to_vec()))
+        .filter(file::Column::Status.eq(FileStatus::Ready))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|f| (f.id.clone(), f))
+        .collect();
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(row) = rows.get(id) else { continue };
+        let url = public_images::image_url(&state.cfg, row, Variant::Original);
+        let (url, thumb_url) = match url {
+            Some(url) => {
+                let thumb = match row.thumb_key {
+                    Some(_) => public_images::image_url(&state.cfg, row, Variant::Thumb),
+                    None => None,
+                };
+                (url.clone(), thumb.unwrap_or(url))
+            }
+            None => {
+                let urls = file_urls(state, row).await?;
+                (urls.url, urls.thumb_url)
+            }
+        };
+        items.push(GalleryItem {
+            id: row.id.clone(),
+            url,
+            thumb_url,
+            width: row.width,
+            height: row.height,
+        });
     }
     Ok(items)
 }

@@ -77,7 +77,7 @@ async fn get_invitation(
         .await?
         .map(RsvpOut::from);
     state.views.record(&page.id);
-    let gallery = crate::files::gallery_items(&state, &page.gallery.0).await?;
+    let gallery = crate::files::public_gallery_items(&state, &page.gallery.0).await?;
     Ok(Json(PersonalInvitationOut {
         guest: GuestOut {
             name: inv.guest_name,

@@ -26,12 +26,12 @@ use crate::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Backend {
+pub enum Backend {
     Local,
     S3,
 }
 
-const BOTH: [Backend; 2] = [Backend::Local, Backend::S3];
+pub const BOTH: [Backend; 2] = [Backend::Local, Backend::S3];
 
 fn s3_endpoint() -> String {
     std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
@@ -48,7 +48,7 @@ fn bucket() -> &'static str {
     })
 }
 
-async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let local_dir = std::env::temp_dir()
         .join(format!("mocheong-files-{}", ulid::Ulid::new()))
         .display()
@@ -82,7 +82,7 @@ fn picture(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-fn jpeg() -> Vec<u8> {
+pub fn jpeg() -> Vec<u8> {
     picture(800, 600, ImageFormat::Jpeg)
 }
 
@@ -118,7 +118,7 @@ fn form(purpose: &str, name: &str, mime: &str, bytes: Vec<u8>) -> Form {
     )
 }
 
-async fn upload(
+pub async fn upload(
     app: &TestApp,
     who: &Session,
     purpose: &str,

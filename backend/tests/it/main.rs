@@ -17,3 +17,4 @@ mod page_access;
 mod page_inputs;
 mod pages;
 mod payments;
+mod public_images;
