@@ -33,5 +33,7 @@ log "chat end to end on SQLite (backend binaries, agent-manager, Socket.IO clien
 scripts/e2e.sh
 log "chat end to end on PostgreSQL"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
+log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
+scripts/browser.sh  # the reference web client in headless Chromium, against the real stack
 log "all tests passed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,16 @@ QUEUE = f"agent-test-{RUN_ID}"
 COMPLETION_STREAM = f"chat:completions:test-{RUN_ID}"
 TOKEN = "test-service-token"
 WORKER_NAME = f"agent-test-{RUN_ID}@localhost"
+METRICS_TOKEN = "test-metrics-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+WORKER_METRICS_PORT = _free_port()
 
 os.environ.update(
     AGENT_REDIS_URL=REDIS_URL,
@@ -44,6 +55,8 @@ os.environ.update(
     AGENT_TASK_MAX_RETRIES="2",
     AGENT_RETRY_BACKOFF_SECONDS="0.05",
     AGENT_LOG_LEVEL="INFO",
+    AGENT_METRICS_TOKEN=METRICS_TOKEN,
+    AGENT_WORKER_METRICS_PORT=str(WORKER_METRICS_PORT),
     AGENT_HEALTH_PING_TIMEOUT_SECONDS="2",  # generous on a busy machine; 503 tests use 1
 )
 

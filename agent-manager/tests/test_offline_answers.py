@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.agents.intents import Intent, classify, detect_language
+from app.agents.intents import Intent, analyze, classify, detect_language
 from app.agents.map_agent import MapAgent
 from app.agents.offline import OfflineChatModel, offline_answer, split_chunks
 from app.schemas import parse_wedding_context
@@ -13,7 +13,8 @@ CASES = [
     # (context, question, must contain, must not contain)
     (KO_CONTEXT, "결혼식 언제예요?", ["2027년 5월 15일 토요일 오후 12시 30분"], []),
     (KO_CONTEXT, "예식장 어디야?", ["더채플앳청담 3층 채플홀", "서울 강남구 선릉로 757"], []),
-    (KO_CONTEXT, "지하철로 어떻게 가요?", ["오시는 길:", "청담역 13번 출구"], []),
+    (KO_CONTEXT, "지하철로 어떻게 가요?", ["지하철 안내:", "청담역 13번 출구"], ["셔틀버스가"]),
+    (KO_CONTEXT, "오시는 길 알려줘", ["오시는 길:", "청담역 13번 출구", "셔틀버스가"], []),
     (KO_CONTEXT, "주차 가능한가요?", ["주차 안내:", "2시간 무료"], []),
     (
         KO_CONTEXT,
@@ -34,7 +35,7 @@ CASES = [
     (KO_CONTEXT, "인사말 보여줘", ["함께 한 곳을 바라보며"], []),
     (KO_CONTEXT, "Where is the wedding?", ["takes place at 더채플앳청담"], ["예식 장소는"]),
     (EN_CONTEXT, "When is the wedding?", ["Saturday, October 9, 2027 at 12:00 PM"], []),
-    (EN_CONTEXT, "How do I get there by bus?", ["Getting there:", "- Bus 7 to Garden Lane"], []),
+    (EN_CONTEXT, "How do I get there by bus?", ["Bus:", "- Bus 7 to Garden Lane"], ["shuttle"]),
     (EN_CONTEXT, "Is there parking?", ["doesn't mention parking"], []),
     (EN_CONTEXT, "Can you show me a map?", ["no map coordinates", "12 Garden Lane"], []),
     (EN_CONTEXT, "What should I wear? Is there a dress code?", ["Garden formal"], []),
@@ -127,9 +128,7 @@ def test_offline_model_streams_chunks_through_langchain():
     from app.agents.context_agent import ContextAgent
 
     ctx = parse_wedding_context(KO_CONTEXT)
-    messages = ContextAgent().build_messages(
-        "주차 돼요?", ctx, classify("주차 돼요?"), "ko", [], 10
-    )
+    messages = ContextAgent().build_messages(analyze("주차 돼요?"), ctx, [], 10)
     model = OfflineChatModel(chunk_delay_ms=0)
     chunks = [c.content for c in model.stream(messages)]
     assert len(chunks) > 3

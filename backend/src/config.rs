@@ -32,9 +32,15 @@ pub struct Config {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation the rotated refresh token still answers with its
+    /// successor (concurrent tabs) instead of counting as reuse; 0 turns it off.
+    pub refresh_reuse_grace: Duration,
     /// Login attempts allowed per minute for one account / one client IP.
     pub login_rate_per_account: u32,
     pub login_rate_per_ip: u32,
+    /// Argon2 checks run at once, and how many more may wait (then 503).
+    pub argon2_concurrency: usize,
+    pub argon2_queue: usize,
     /// Public reads / writes allowed per minute per client IP.
     pub public_read_rate_per_ip: u32,
     pub public_write_rate_per_ip: u32,
@@ -51,9 +57,13 @@ pub struct Config {
     pub agent_manager_url: Option<String>,
     pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
+    /// Bearer token for `GET /metrics`; the route is off (404) without one.
+    pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub request_timeout: Duration,
+    /// Connection admission of the HTTP server (slowloris limits).
+    pub server: ServerConfig,
     /// Uploads: storage backend, size limits, quotas (see docs/files.md).
     pub files: FilesConfig,
     /// PortOne V2; `None` when `PORTONE_API_SECRET` is unset (payment routes answer 503).
@@ -72,6 +82,20 @@ pub struct Config {
     /// How many recent events per user are kept for `Last-Event-ID` replay, and how long.
     pub sse_replay_max: usize,
     pub sse_replay_ttl: Duration,
+}
+
+/// Admission limits of the HTTP server (`HTTP_*` variables, docs/operations.md).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Time a client has to send a complete request head (HTTP/1), also while a
+    /// kept-alive connection waits for its next request.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections in total; lowered at start-up to fit the descriptor limit.
+    pub max_connections: usize,
+    /// Open connections per client IP (the TCP peer); 0 turns the cap off.
+    pub max_connections_per_ip: usize,
 }
 
 /// Where uploaded files live.
@@ -109,6 +133,12 @@ pub struct FilesConfig {
     /// Prefix of the links the backend serves itself (local storage), e.g.
     /// `https://api.mocheong.kr`; empty gives root-relative links.
     pub public_base_url: String,
+    /// Image decodes run at once, and how many more may wait (then 503).
+    pub decode_concurrency: usize,
+    pub decode_queue: usize,
+    /// Largest picture accepted, in pixels (width × height, read from the header
+    /// before decoding).
+    pub max_image_pixels: u64,
     /// Width of gallery thumbnails, in pixels.
     pub thumb_width: u32,
     /// How often the sweeper retries stuck deletions and expires unfinished uploads.
@@ -163,6 +193,7 @@ impl fmt::Debug for Config {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("login_rate_per_account", &self.login_rate_per_account)
             .field("login_rate_per_ip", &self.login_rate_per_ip)
             .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
@@ -184,7 +215,12 @@ impl fmt::Debug for Config {
             .field("agent_manager_url", &self.agent_manager_url)
             .field("chat", &self.chat)
             .field("cors_origins", &self.cors_origins)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("log_format", &self.log_format)
+            .field("server", &self.server)
             .field("files", &self.files)
             .field(
                 "portone",
@@ -311,6 +347,13 @@ impl Config {
         {
             r.fail("AGENT_MANAGER_URL must be an http(s) URL".into());
         }
+        let metrics_token = r.get("METRICS_TOKEN").map(SecretString::from);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 16)
+        {
+            r.fail("METRICS_TOKEN must be at least 16 bytes".into());
+        }
         let redis_url = r.get("REDIS_URL");
         if let Some(u) = &redis_url
             && !(u.starts_with("redis://")
@@ -337,16 +380,40 @@ impl Config {
                 .get("AGENT_COMPLETION_STREAM")
                 .unwrap_or_else(|| "chat:completions".into()),
             agent_timeout: Duration::from_millis(r.parse("AGENT_TIMEOUT_MS", 3000u64)),
-            agent_retries: r.parse("AGENT_RETRIES", 2u32),
             breaker_threshold: r.parse("AGENT_BREAKER_THRESHOLD", 5u32).max(1),
-            breaker_cooldown: Duration::from_secs(r.parse("AGENT_BREAKER_COOLDOWN_SECS", 30u64)),
+            breaker_cooldown: Duration::from_secs(
+                r.parse("AGENT_BREAKER_COOLDOWN_SECS", 3u64).max(1),
+            ),
             max_message_chars: r.parse("CHAT_MAX_MESSAGE_CHARS", 2000usize),
             rate_per_minute: r.parse("CHAT_RATE_PER_MINUTE", 20u32).max(1),
             max_rooms_per_socket: r.parse("CHAT_MAX_ROOMS_PER_SOCKET", 5usize).max(1),
             history_turns: r.parse("CHAT_HISTORY_TURNS", 10u64),
-            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 30_000u64)),
+            claim_idle: Duration::from_millis(r.parse("CHAT_CLAIM_IDLE_MS", 5_000u64)),
+            first_item_timeout: Duration::from_millis(
+                r.parse("CHAT_FIRST_ITEM_TIMEOUT_MS", 20_000u64).max(100),
+            ),
+            idle_timeout: Duration::from_millis(
+                r.parse("CHAT_IDLE_TIMEOUT_MS", 30_000u64).max(100),
+            ),
+            turn_timeout: Duration::from_millis(
+                r.parse("CHAT_TURN_TIMEOUT_MS", 180_000u64).max(100),
+            ),
+            sweep_interval: Duration::from_millis(
+                r.parse("CHAT_SWEEP_INTERVAL_MS", 1_000u64)
+                    .clamp(50, 60_000),
+            ),
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
+        };
+        let server = ServerConfig {
+            header_read_timeout: Duration::from_millis(
+                r.parse("HTTP_HEADER_READ_TIMEOUT_MS", 10_000u64).max(100),
+            ),
+            idle_timeout: Duration::from_millis(
+                r.parse("HTTP_IDLE_TIMEOUT_MS", 60_000u64).max(100),
+            ),
+            max_connections: r.parse("HTTP_MAX_CONNECTIONS", 10_000usize).max(1),
+            max_connections_per_ip: r.parse("HTTP_MAX_CONNECTIONS_PER_IP", 256usize),
         };
         let files = read_files_config(&mut r, &data_dir);
         let portone = read_portone(&mut r);
@@ -394,8 +461,16 @@ impl Config {
                 .unwrap_or_else(|| "mocheong-api".into()),
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(refresh_secs),
+            refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
             login_rate_per_account,
             login_rate_per_ip,
+            argon2_concurrency: r
+                .parse(
+                    "ARGON2_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )
+                .max(1),
+            argon2_queue: r.parse("ARGON2_QUEUE", 32usize),
             public_read_rate_per_ip,
             public_write_rate_per_ip,
             public_write_rate_per_ip_page,
@@ -417,9 +492,11 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            metrics_token,
             log_format,
             shutdown_grace: Duration::from_secs(r.parse("SHUTDOWN_GRACE_SECS", 10u64)),
             request_timeout: Duration::from_secs(r.parse("REQUEST_TIMEOUT_SECS", 30u64)),
+            server,
             files,
             portone,
             price_premium,
@@ -470,7 +547,6 @@ pub struct ChatConfig {
     /// The Redis stream of finished answers, read with a consumer group.
     pub completion_stream: String,
     pub agent_timeout: Duration,
-    pub agent_retries: u32,
     /// Consecutive hand-off failures that open the circuit, and how long it stays open.
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
@@ -481,6 +557,14 @@ pub struct ChatConfig {
     pub history_turns: u64,
     /// Completions left unacknowledged this long by a (dead) instance are claimed.
     pub claim_idle: Duration,
+    /// A turn with no first item this long after `message-accepted` fails.
+    pub first_item_timeout: Duration,
+    /// A turn whose last item is this old (and not final) fails.
+    pub idle_timeout: Duration,
+    /// No turn lasts longer than this, however steadily it streams.
+    pub turn_timeout: Duration,
+    /// How often each instance's dispatcher and deadline sweeper look at open turns.
+    pub sweep_interval: Duration,
     /// This instance's name (its consumer name in the completion group); the same
     /// as `Config::server_id`.
     pub instance_id: String,
@@ -552,6 +636,9 @@ fn read_files_config(r: &mut Reader, data_dir: &std::path::Path) -> FilesConfig 
             .get("FILES_PUBLIC_BASE_URL")
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_default(),
+        decode_concurrency: r.parse("FILES_DECODE_CONCURRENCY", 2usize).max(1),
+        decode_queue: r.parse("FILES_DECODE_QUEUE", 8usize),
+        max_image_pixels: r.parse("FILES_MAX_IMAGE_PIXELS", 50_000_000u64).max(1),
         thumb_width: r.parse("FILES_THUMB_WIDTH", 480u32).clamp(16, 4096),
         sweep_interval: Duration::from_secs(r.parse("FILES_SWEEP_INTERVAL_SECS", 60u64).max(1)),
         pending_ttl: Duration::from_secs(r.parse("FILES_PENDING_TTL_SECS", 3600u64).max(60)),

@@ -135,6 +135,27 @@ impl Error {
         }
     }
 
+    /// 503 `busy`: this kind of work is at its limit; try again in a second.
+    pub fn busy(what: &str) -> Self {
+        Error::Http {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy".into(),
+            message: format!("the server is busy with {what}; try again shortly").into(),
+            field: None,
+            retry_after: Some(1),
+            details: None,
+        }
+    }
+
+    /// 413 `payload_too_large`, the one answer for every body over its limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is too large",
+        )
+    }
+
     pub fn unavailable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }

@@ -42,6 +42,29 @@ where
     }
 }
 
+/// A raw body (webhook signatures, CSV) whose rejections are JSON too: over the body
+/// limit it is the same 413 `payload_too_large` as everywhere else.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
+fn body_rejection(rej: axum::extract::rejection::BytesRejection) -> Error {
+    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::payload_too_large()
+    } else {
+        Error::bad_request("invalid_body", rej.body_text())
+    }
+}
+
 /// Reads a JSON body with precise errors; shared by extractors that validate later.
 pub async fn parse_json_body<S, T>(req: Request, state: &S) -> Result<T, Error>
 where
@@ -65,17 +88,9 @@ where
             "expected Content-Type: application/json",
         ));
     }
-    let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body is too large",
-            )
-        } else {
-            Error::bad_request("invalid_body", rej.body_text())
-        }
-    })?;
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(body_rejection)?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();

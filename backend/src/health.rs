@@ -1,16 +1,27 @@
-//! Liveness (the process answers) and readiness (its dependencies answer).
+//! Liveness (the process answers) and readiness (it can serve its callers).
+//!
+//! Readiness fails only on what every request needs: the database, and Redis when it
+//! is configured. The agent-manager is reported (`degraded`) but never takes an
+//! instance out of the load balancer: an AI outage must not take invitation pages,
+//! RSVPs and payment webhooks offline with it. Failure details go to the log (once per
+//! change) and to admins; anonymous callers see only `up`/`down`.
 
 use std::{
     collections::BTreeMap,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::{auth, state::AppState};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -30,14 +41,18 @@ pub struct LiveOut {
 pub struct CheckOut {
     /// `up` or `down`.
     status: &'static str,
+    /// Whether readiness fails when this check is down.
+    critical: bool,
     latency_ms: u64,
+    /// Why the check failed; shown to admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ReadyOut {
-    /// `ok` when every configured dependency is up, else `unavailable`.
+    /// `ok` when every check is up; `degraded` when only a non-critical one (the
+    /// agent-manager) is down — still 200; `unavailable` (503) when a critical one is.
     status: &'static str,
     checks: BTreeMap<&'static str, CheckOut>,
 }
@@ -48,86 +63,128 @@ async fn live() -> Json<LiveOut> {
     Json(LiveOut { status: "ok" })
 }
 
-/// Database, Redis (when configured) and agent-manager (when configured) answer.
+/// Whether this instance can serve: 200 while the database and Redis (when
+/// configured) answer, else 503. The agent-manager (when configured) is reported but
+/// does not fail readiness. With an admin's bearer token the body carries each failed
+/// check's error.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses((status = 200, body = ReadyOut), (status = 503, body = ReadyOut)))]
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyOut>) {
-    let db = timed(async { state.db.ping().await.map_err(|e| e.to_string()) });
-    let redis = async {
-        match state.redis.clone() {
-            None => None,
-            Some(mut conn) => Some(
-                timed(async move {
-                    redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                })
-                .await,
-            ),
-        }
-    };
-    let agent = async {
-        let url = state.cfg.agent_manager_url.as_ref()?;
-        let http = state.http.clone();
-        let url = format!("{url}/health");
-        Some(
-            timed(async move {
-                let res = http
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|e| e.without_url().to_string())?;
-                if res.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("answered {}", res.status()))
-                }
-            })
-            .await,
-        )
-    };
-    let (db, redis, agent) = tokio::join!(db, redis, agent);
+async fn ready(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<ReadyOut>) {
+    let (db, redis, agent) = tokio::join!(
+        check_database(&state),
+        check_redis(&state),
+        check_agent_manager(&state)
+    );
     let mut checks = BTreeMap::from([("database", db)]);
-    if let Some(r) = redis {
-        checks.insert("redis", r);
+    checks.extend(redis.map(|c| ("redis", c)));
+    checks.extend(agent.map(|c| ("agentManager", c)));
+    log_changes(&checks);
+
+    let critical_down = checks.values().any(|c| c.critical && c.status == "down");
+    let any_down = checks.values().any(|c| c.status == "down");
+    if !caller_is_admin(&state, &headers).await {
+        checks.values_mut().for_each(|c| c.error = None);
     }
-    if let Some(a) = agent {
-        checks.insert("agentManager", a);
-    }
-    let all_up = checks.values().all(|c| c.status == "up");
-    let status = if all_up {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (code, status) = match (critical_down, any_down) {
+        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (false, true) => (StatusCode::OK, "degraded"),
+        (false, false) => (StatusCode::OK, "ok"),
     };
-    (
-        status,
-        Json(ReadyOut {
-            status: if all_up { "ok" } else { "unavailable" },
-            checks,
-        }),
+    (code, Json(ReadyOut { status, checks }))
+}
+
+async fn check_database(state: &AppState) -> CheckOut {
+    timed(true, async {
+        state.db.ping().await.map_err(|e| e.to_string())
+    })
+    .await
+}
+
+async fn check_redis(state: &AppState) -> Option<CheckOut> {
+    let mut conn = state.redis.clone()?;
+    Some(
+        timed(true, async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await,
     )
 }
 
-async fn timed(check: impl Future<Output = Result<(), String>>) -> CheckOut {
+/// The agent-manager's own `/health` (it fails when no Celery worker answers).
+async fn check_agent_manager(state: &AppState) -> Option<CheckOut> {
+    let url = format!("{}/health", state.cfg.agent_manager_url.as_ref()?);
+    let http = state.http.clone();
+    Some(
+        timed(false, async move {
+            let res = http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| e.without_url().to_string())?;
+            if res.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("answered {}", res.status()))
+            }
+        })
+        .await,
+    )
+}
+
+/// Probes come every few seconds from each load balancer: log a check going down (at
+/// WARN, with its error) or coming back (INFO) once, not on every probe.
+fn log_changes(checks: &BTreeMap<&'static str, CheckOut>) {
+    static LAST_UP: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
+    let mut last = LAST_UP.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, check) in checks {
+        let up = check.status == "up";
+        match (last.insert(name, up), up) {
+            (Some(before), _) if before == up => {}
+            (_, false) => tracing::warn!(
+                check = name,
+                critical = check.critical,
+                error = check.error.as_deref().unwrap_or_default(),
+                "readiness check down"
+            ),
+            (Some(false), true) => tracing::info!(check = name, "readiness check up again"),
+            (_, true) => {}
+        }
+    }
+}
+
+/// Admins (by bearer token) may see why a check failed; an invalid or missing token
+/// just means "not an admin" here.
+async fn caller_is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    else {
+        return false;
+    };
+    auth::authenticate(state, token.trim())
+        .await
+        .is_ok_and(|user| user.is_admin())
+}
+
+async fn timed(critical: bool, check: impl Future<Output = Result<(), String>>) -> CheckOut {
     let started = Instant::now();
     let result = match tokio::time::timeout(CHECK_TIMEOUT, check).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {}s", CHECK_TIMEOUT.as_secs())),
     };
     let latency_ms = started.elapsed().as_millis() as u64;
-    match result {
-        Ok(()) => CheckOut {
-            status: "up",
-            latency_ms,
-            error: None,
-        },
-        Err(error) => CheckOut {
-            status: "down",
-            latency_ms,
-            error: Some(error),
-        },
+    CheckOut {
+        status: if result.is_ok() { "up" } else { "down" },
+        critical,
+        latency_ms,
+        error: result.err(),
     }
 }

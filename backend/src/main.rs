@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cfg.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            tracing::info!(config = ?cfg, "starting");
+            log_summary(&cfg);
             let shutdown = CancellationToken::new();
             cancel_on_signal(shutdown.clone());
             let listener = TcpListener::bind(cfg.bind_addr)
@@ -77,6 +77,23 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One short line of what this instance runs with; the whole (redacted) configuration
+/// at DEBUG.
+fn log_summary(cfg: &Config) {
+    tracing::info!(
+        environment = ?cfg.environment,
+        database = cfg.database_kind(),
+        redis = cfg.redis_url.is_some(),
+        agent_manager = cfg.agent_manager_url.as_deref().unwrap_or("off"),
+        storage = ?cfg.files.backend,
+        payments = cfg.portone.is_some(),
+        metrics = cfg.metrics_token.is_some(),
+        server_id = %cfg.server_id,
+        "starting"
+    );
+    tracing::debug!(config = ?cfg, "configuration");
 }
 
 /// glibc raises its mmap threshold after the first large free, after which argon2's

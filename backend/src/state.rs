@@ -14,6 +14,7 @@ use crate::{
     db,
     events::{self, EventPublisher, Notifications},
     files::storage::Storage,
+    gate::WorkGate,
     pages::views::ViewCounter,
 };
 
@@ -36,12 +37,17 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Uploaded files' bytes: S3 or a local directory (`STORAGE_BACKEND`).
     pub storage: Arc<dyn Storage>,
+    /// Password hashing/verification (argon2id, 19 MiB each): bounded concurrency.
+    pub argon2: Arc<WorkGate>,
+    /// Image decodes of uploads: bounded concurrency.
+    pub decodes: Arc<WorkGate>,
     /// Cancelled on SIGTERM/Ctrl-C; every background loop watches it.
     pub shutdown: CancellationToken,
 }
 
 /// Connects to every configured dependency and runs migrations when enabled.
 pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<AppState> {
+    crate::metrics::install();
     let db = db::connect(&cfg)
         .await
         .context("connecting to the database")?;
@@ -85,6 +91,12 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         .context("setting up file storage")?;
     crate::files::sweeper::spawn(db.clone(), storage.clone(), &cfg.files, shutdown.clone());
     Ok(AppState {
+        argon2: WorkGate::new("password checks", cfg.argon2_concurrency, cfg.argon2_queue),
+        decodes: WorkGate::new(
+            "image decoding",
+            cfg.files.decode_concurrency,
+            cfg.files.decode_queue,
+        ),
         storage,
         jwt: Arc::new(JwtKeys::new(&cfg)),
         cfg: Arc::new(cfg),

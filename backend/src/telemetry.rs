@@ -7,6 +7,7 @@ use axum::{
     extract::MatchedPath,
     http::{Request, Response},
 };
+use tower_http::classify::ServerErrorsFailureClass;
 use tracing::{Level, Span};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -51,6 +52,21 @@ pub fn make_span(req: &Request<Body>) -> Span {
         tracing::debug_span!("request", method = %req.method(), route, request_id, user_id = tracing::field::Empty)
     } else {
         tracing::info_span!("request", method = %req.method(), route, request_id, user_id = tracing::field::Empty)
+    }
+}
+
+/// Log levels say who must act: ERROR is a real internal failure and is logged once
+/// where it happens (`error.rs`, a panic); the `response` line of a 5xx is WARN, of a
+/// 4xx INFO. So the failure hook does not log status codes again (the default logs every
+/// 5xx — readiness 503s, `payments_not_configured` — at ERROR); it only reports a
+/// response body that broke off mid-stream.
+pub fn on_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &Span) {
+    if let ServerErrorsFailureClass::Error(error) = class {
+        tracing::warn!(
+            error,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "response failed"
+        );
     }
 }
 

@@ -76,6 +76,12 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
     database_url: str = ""
     agent_url: str = ""
+    redis_url: str = REDIS_URL
+    #: Extra environment of every backend and of the agent-manager processes.
+    backend_env: dict[str, str] = field(default_factory=dict)
+    agent_extra_env: dict[str, str] = field(default_factory=dict)
+    worker: Proc | None = None
+    agent_api: Proc | None = None
 
     @property
     def queue(self) -> str:
@@ -103,19 +109,24 @@ class Stack:
 
     def agent_env(self) -> dict[str, str]:
         return {
-            "AGENT_REDIS_URL": REDIS_URL,
+            "AGENT_REDIS_URL": self.redis_url,
             "AGENT_QUEUE": self.queue,
             "AGENT_COMPLETION_STREAM": self.completion_stream,
             "AGENT_SERVICE_TOKEN": SERVICE_TOKEN,
             "AGENT_MODEL_PROVIDER": "offline",
             # Slow enough that a test can stop or drop a connection mid-answer.
             "AGENT_OFFLINE_CHUNK_DELAY_MS": "40",
+            **self.agent_extra_env,
         }
 
     def start_agent(self) -> None:
+        self.start_worker()
+        self.start_api()
+
+    def start_worker(self, pool: str = "threads", name: str = "agent-worker") -> Proc:
         env = self.agent_env()
-        self.spawn(
-            "agent-worker",
+        self.worker = self.spawn(
+            name,
             [
                 str(AGENT_PY),
                 "-m",
@@ -126,7 +137,7 @@ class Stack:
                 "-Q",
                 self.queue,
                 "--pool",
-                "threads",
+                pool,
                 "-c",
                 "4",
                 "-n",
@@ -140,9 +151,14 @@ class Stack:
             env,
             cwd=AGENT_DIR,
         )
-        port = free_port()
+        return self.worker
+
+    def start_api(self, wait: bool = True) -> Proc:
+        """The agent-manager API; a restart keeps its port (the backends' AGENT_MANAGER_URL)."""
+        env = self.agent_env()
+        port = int(self.agent_url.rsplit(":", 1)[1]) if self.agent_url else free_port()
         self.agent_url = f"http://127.0.0.1:{port}"
-        self.spawn(
+        self.agent_api = self.spawn(
             "agent-api",
             [
                 str(AGENT_PY),
@@ -159,15 +175,17 @@ class Stack:
             env,
             cwd=AGENT_DIR,
         )
-        wait_http(f"{self.agent_url}/health", timeout=60)
+        if wait:
+            wait_http(f"{self.agent_url}/health", timeout=60)
+        return self.agent_api
 
-    def start_backend(self, name: str, **overrides: str) -> Backend:
-        port = free_port()
+    def start_backend(self, name: str, port: int | None = None, **overrides: str) -> Backend:
+        port = port or free_port()
         env = {
             "BIND_ADDR": f"127.0.0.1:{port}",
             "DATABASE_URL": self.database_url,
             "DATA_DIR": str(self.workdir / "data"),
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": self.redis_url,
             "AGENT_MANAGER_URL": self.agent_url,
             "AGENT_SERVICE_TOKEN": SERVICE_TOKEN,
             "AGENT_QUEUE": self.queue,
@@ -178,6 +196,7 @@ class Stack:
             "LOGIN_RATE_PER_ACCOUNT": "10000",
             "PUBLIC_WRITE_RATE_PER_IP": "10000",
             "RUST_LOG": "info,backend=debug",
+            **self.backend_env,
             **overrides,
         }
         proc = self.spawn(name, [str(BACKEND_BIN), "serve"], env)
@@ -186,7 +205,7 @@ class Stack:
             wait_http(f"{base}/health/live", timeout=60)
         except TimeoutError:
             raise RuntimeError(f"{name} did not start:\n{proc.tail()}") from None
-        return Backend(name, base, proc)
+        return Backend(name, base, proc, port)
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
@@ -198,3 +217,4 @@ class Backend:
     name: str
     base: str
     proc: Proc
+    port: int = 0

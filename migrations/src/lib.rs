@@ -18,6 +18,8 @@ mod m20261123_000021_create_payment_webhooks;
 mod m20261123_000030_create_chat;
 mod m20261123_000050_create_admin_audit_log;
 mod m20261201_000001_add_page_version_cover_rsvp_token;
+mod m20261201_000002_alter_refresh_tokens;
+mod m20261201_000003_create_chat_turns;
 
 pub struct Migrator;
 
@@ -38,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000021_create_payment_webhooks::Migration),
             Box::new(m20261123_000050_create_admin_audit_log::Migration),
             Box::new(m20261201_000001_add_page_version_cover_rsvp_token::Migration),
+            Box::new(m20261201_000002_alter_refresh_tokens::Migration),
+            Box::new(m20261201_000003_create_chat_turns::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from app.agents.context_agent import ContextAgent
-from app.agents.intents import Intent, classify, detect_language
+from app.agents.intents import Query, resolve
 from app.agents.map_agent import MapAgent
 from app.agents.output_agent import AgentResult, AnswerSink, OutputAgent
 from app.schemas import ChatRequest, parse_wedding_context
@@ -21,18 +21,22 @@ class MainAgent:
         self.map_agent = MapAgent()
         self.output_agent = OutputAgent()
 
-    @staticmethod
-    def plan(question: str) -> tuple[list[Intent], str]:
-        """What the question needs (intents) and the language to answer in."""
-        return classify(question), detect_language(question)
+    def plan(self, request: ChatRequest) -> Query:
+        """What the question asks (topics, sides, transport...), follow-ups resolved."""
+        recent = [h for h in request.history if h.role in ("user", "assistant")]
+        recent = recent[-self.history_limit :] if self.history_limit > 0 else []
+        earlier = [h.content for h in recent if h.role == "user"]
+        return resolve(request.message, earlier)
 
     def run(
         self, request: ChatRequest, sink: AnswerSink, should_stop: Callable[[], bool]
     ) -> AgentResult:
-        intents, lang = self.plan(request.message)
+        query = self.plan(request)
         ctx = parse_wedding_context(request.wedding_context)
         messages = self.context_agent.build_messages(
-            request.message, ctx, intents, lang, request.history, self.history_limit
+            query, ctx, request.history, self.history_limit
         )
-        components = self.map_agent.components(ctx, intents)
-        return self.output_agent.stream(self.model, messages, components, sink, should_stop, lang)
+        components = self.map_agent.components(ctx, query.intents)
+        return self.output_agent.stream(
+            self.model, messages, components, sink, should_stop, query.lang
+        )

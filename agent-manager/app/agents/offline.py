@@ -1,8 +1,9 @@
 """The offline model: a deterministic LangChain chat model grounded only in the wedding context.
 
-It reads the context from the system message the context agent builds, answers with the
-context agent's facts, and streams the answer word by word with a small delay like a real model.
-No network, no randomness.
+It reads the context from the system message the context agent builds and the user's earlier
+turns from the history messages (so "신부측은요?" after "신랑측 계좌 알려줘" asks for the bride's
+side's account), answers with the context agent's facts, and streams the answer word by word
+with a small delay like a real model. No network, no randomness.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from app.agents.context_agent import ContextAgent, extract_context
-from app.agents.intents import classify, detect_language
+from app.agents.intents import resolve
 from app.schemas import parse_wedding_context
 
 _PIECES = re.compile(r"\s*\S+")
 
 
-def offline_answer(question: str, raw_context: dict[str, Any]) -> str:
-    """The full offline answer to ``question`` over ``raw_context``."""
+def offline_answer(
+    question: str, raw_context: dict[str, Any], earlier_questions: list[str] | None = None
+) -> str:
+    """The full offline answer to ``question`` over ``raw_context``, after earlier questions."""
     ctx = parse_wedding_context(raw_context)
-    lang = detect_language(question)
-    return "\n\n".join(ContextAgent().facts(question, ctx, classify(question), lang))
+    query = resolve(question, earlier_questions or [])
+    return "\n\n".join(ContextAgent().facts(query, ctx))
 
 
 def split_chunks(text: str) -> list[str]:
@@ -54,13 +57,15 @@ class OfflineChatModel(BaseChatModel):
         return {"chunk_delay_ms": self.chunk_delay_ms}
 
     def _answer(self, messages: list[BaseMessage]) -> str:
-        question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+        asked = [m.text for m in messages if isinstance(m, HumanMessage)]
         raw_context: dict[str, Any] = {}
         for message in messages:
             if message.type == "system":
                 raw_context = extract_context(message.text)
                 break
-        return offline_answer(question, raw_context)
+        if not asked:
+            return offline_answer("", raw_context)
+        return offline_answer(asked[-1], raw_context, asked[:-1])
 
     def _generate(
         self,

@@ -1,15 +1,17 @@
-"""HTTP routes: POST /chat, POST /chat/{message_id}/stop, GET /health."""
+"""HTTP routes: POST /chat, POST /chat/{message_id}/stop, GET /health, GET /metrics."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.core.config import TASK_NAME, Settings
 from app.schemas import ID_PATTERN, ChatAccepted, ChatRequest, StopAccepted
+from app.services import metrics
 from app.services.control import request_stop
 
 from .deps import ApiError, require_service_token
@@ -31,8 +33,10 @@ def create_chat(body: ChatRequest, request: Request) -> ChatAccepted:
             routing_key=settings.queue,
         )
     except Exception as exc:
+        metrics.ENQUEUED.labels("broker_unavailable").inc()
         logger.error("could not enqueue message %s: %r", body.message_id, exc)
         raise ApiError(503, "broker_unavailable", "the task queue is unavailable") from exc
+    metrics.ENQUEUED.labels("accepted").inc()
     logger.info("enqueued message %s (session %s)", body.message_id, body.session_id)
     return ChatAccepted(message_id=body.message_id)
 
@@ -72,3 +76,17 @@ def health(request: Request) -> JSONResponse:
         status_code=200 if ok else 503,
         content={"status": "ok" if ok else "degraded", **checks},
     )
+
+
+@health_router.get("/metrics", include_in_schema=False)
+def scrape_metrics(request: Request) -> Response:
+    """Prometheus text format; 404 unless AGENT_METRICS_TOKEN is set, then bearer-only."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token is None:
+        raise ApiError(404, "not_found", "not found")
+    expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", "missing or invalid metrics token")
+    body = metrics.render_api(request.app.state.redis, settings.queue)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
         default=None, description="Celery broker; defaults to redis_url."
     )
     queue: str = Field(default="celery", description="Redis list the worker consumes.")
-    visibility_timeout_seconds: int = 3600
+    # The backend fails a turn with no new item for CHAT_IDLE_TIMEOUT_MS (30 s) and any turn
+    # after CHAT_TURN_TIMEOUT_MS (180 s). A task always ends before the backend's turn bound
+    # (hard limit 150 s); a killed worker's task comes back only after the visibility
+    # timeout, which must outlast the longest task (or a running task would be delivered
+    # twice) -- by then the backend has failed the turn and the redelivery finds it failed.
+    visibility_timeout_seconds: int = 180
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 150
     task_max_retries: int = 3
@@ -51,6 +56,12 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = None
     service_token_header: str = "X-Service-Token"  # noqa: S105 - a header name
     health_ping_timeout_seconds: float = 1.0
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token for GET /metrics on the API; unset: 404."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="Port of the worker's Prometheus endpoint; unset: off."
+    )
 
     # --- Model ------------------------------------------------------------------------------
     model_provider: Literal["offline", "openai", "anthropic"] = "offline"

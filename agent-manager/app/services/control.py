@@ -20,6 +20,11 @@ def stop_requested(client: redis.Redis, message_id: str) -> bool:
     return bool(client.exists(keys.cancel_flag(message_id)))
 
 
+def turn_failed(client: redis.Redis, message_id: str) -> bool:
+    """The backend's deadline failed this turn: answering it now would be too late."""
+    return bool(client.hexists(keys.turn(message_id), "failed"))
+
+
 class Claim(StrEnum):
     ACQUIRED = "acquired"  # first delivery: answer it
     RESUMED = "resumed"  # same task again (retry or redelivery) before it finished

@@ -19,3 +19,10 @@ def cancel_flag(message_id: str) -> str:
 def claim(message_id: str) -> str:
     """Idempotency claim: which task answers ``message_id`` and whether it has finished."""
     return f"chat:claim:{message_id}"
+
+
+def turn(message_id: str) -> str:
+    """Turn state shared with the backend: ``next_seq``, ``at_ms`` (Redis time of the last
+    item), ``final`` once done/error went out, ``failed`` once the backend's deadline failed
+    it (nothing may be published after that)."""
+    return f"chat:turn:{message_id}"

@@ -4,26 +4,101 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from typing import Any
 
 import redis
 
 from app.core.config import Settings
 from app.schemas import ChatRequest
-from app.services import keys
+from app.services import keys, metrics
+
+# Hangul, as the agents' detect_language (services must not import the agents).
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+# The end of an answer whose redelivered attempt came out different (see RedisPublisher).
+_INTERRUPTED = {
+    "ko": "죄송합니다. 답변이 중간에 끊겼습니다. 메시지를 다시 보내 주세요.",
+    "en": "Sorry, the answer was interrupted. Please send your message again.",
+}
 
 logger = logging.getLogger(__name__)
+
+
+class TurnClosed(Exception):  # noqa: N818 - a state, not a failure of ours
+    """The turn takes no more items: the backend failed it (its deadline passed), or the seq
+    was already used by an earlier attempt."""
+
+
+# One item, atomically: refused when the turn was failed or the seq already used; otherwise
+# XADD to the session stream (and the completion stream when final), PUBLISH, and record
+# next_seq / at_ms (Redis time) / final in the turn hash the backend's deadline reads.
+# KEYS: turn, session stream, completion stream, channel.
+# ARGV: seq, item, final (0/1), stream maxlen, stream ttl, completion maxlen,
+#       message_id, session_id, page_id, user_id, type, turn ttl.
+_PUBLISH_SCRIPT = """
+local t = KEYS[1]
+if redis.call('HGET', t, 'failed') then return -1 end
+local seq = tonumber(ARGV[1])
+local nxt = tonumber(redis.call('HGET', t, 'next_seq') or '0')
+if seq < nxt then return -2 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'item', ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+if ARGV[3] == '1' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'message_id', ARGV[7],
+    'session_id', ARGV[8], 'page_id', ARGV[9], 'user_id', ARGV[10], 'type', ARGV[11],
+    'item', ARGV[2])
+end
+redis.call('PUBLISH', KEYS[4], ARGV[2])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('HSET', t, 'next_seq', seq + 1, 'at_ms', ms)
+if ARGV[3] == '1' then redis.call('HSET', t, 'final', '1') end
+redis.call('EXPIRE', t, ARGV[12])
+return 1
+"""
+
+_SAME_FIELDS = ("type", "content", "component", "components", "stopped")
+
+
+def previous_items(client: redis.Redis, session_id: str, message_id: str) -> list[dict[str, Any]]:
+    """Items of ``message_id`` an earlier attempt already published (the durable stream), one
+    per seq, in seq order."""
+    by_seq: dict[int, dict[str, Any]] = {}
+    for _id, fields in client.xrange(keys.session_stream(session_id)):
+        raw = fields.get(b"item") or fields.get("item")
+        try:
+            item = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if item.get("message_id") == message_id and isinstance(item.get("seq"), int):
+            by_seq.setdefault(item["seq"], item)
+    return [by_seq[s] for s in sorted(by_seq)]
 
 
 class RedisPublisher:
     """Implements the agents' ``AnswerSink`` on Redis.
 
-    Each item is, in one MULTI/EXEC transaction: XADDed to ``chat:stream:<session_id>``
-    (bounded, with a TTL), XADDed to the completion stream when it is the final done/error,
-    and PUBLISHed to ``chat:<session_id>``. ``seq`` rises from 0 for every message.
+    Each item is, in one Lua script: XADDed to ``chat:stream:<session_id>`` (bounded, with a
+    TTL), XADDed to the completion stream when it is the final done/error, PUBLISHed to
+    ``chat:<session_id>``, and recorded in the turn hash. ``seq`` rises from 0 for every
+    message; a seq is never published twice (the script refuses it).
+
+    ``previous`` holds the items an earlier attempt at the same message published (a
+    redelivered task). They are regenerated but not sent again: each must equal the item
+    already sent under its seq, and publishing resumes after the last. When the new
+    generation differs, the answer ends there with an ``error`` item under the next unused
+    seq, so a client never sees two different items with one ``(message_id, seq)``.
     """
 
-    def __init__(self, client: redis.Redis, settings: Settings, request: ChatRequest) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: Settings,
+        request: ChatRequest,
+        previous: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         self.session_id = request.session_id
@@ -32,6 +107,11 @@ class RedisPublisher:
         self.user_id = request.user_id
         self.seq = 0
         self.finished = False
+        self._started = time.monotonic()
+        self.closed = False
+        self.previous = previous or []
+        self.lang = "ko" if _HANGUL.search(getattr(request, "message", "") or "") else "en"
+        self._script = client.register_script(_PUBLISH_SCRIPT)
 
     @classmethod
     def for_ids(
@@ -46,6 +126,8 @@ class RedisPublisher:
         return cls(client, settings, request)
 
     def _emit(self, item_type: str, **fields: Any) -> dict[str, Any]:
+        if self.closed:
+            raise TurnClosed(self.message_id)
         if self.finished:
             raise RuntimeError("answer already finished")
         item = {
@@ -56,28 +138,63 @@ class RedisPublisher:
             "type": item_type,
             **fields,
         }
+        if self.seq < len(self.previous):
+            sent = self.previous[self.seq]
+            if all(sent.get(k) == item.get(k) for k in _SAME_FIELDS):
+                self.seq += 1  # already delivered under this seq
+                return item
+            logger.warning(
+                "redelivered answer to %s differs from what was sent at seq %d; ending it",
+                self.message_id,
+                self.seq,
+            )
+            self.seq = len(self.previous)
+            self.previous = []
+            self._publish("error", content=_INTERRUPTED[self.lang])
+            self.closed = True
+            raise TurnClosed(self.message_id)
+        return self._publish(item_type, **fields)
+
+    def _publish(self, item_type: str, **fields: Any) -> dict[str, Any]:
+        item = {
+            "session_id": self.session_id,
+            "message_id": self.message_id,
+            "seq": self.seq,
+            "role": "assistant",
+            "type": item_type,
+            **fields,
+        }
         payload = json.dumps(item, ensure_ascii=False)
         final = item_type in ("done", "error")
-        stream = keys.session_stream(self.session_id)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(stream, {"item": payload}, maxlen=self.settings.stream_maxlen, approximate=True)
-        pipe.expire(stream, self.settings.stream_ttl_seconds)
-        if final:
-            pipe.xadd(
-                self.settings.completion_stream,
-                {
-                    "message_id": self.message_id,
-                    "session_id": self.session_id,
-                    "page_id": self.page_id or "",
-                    "user_id": self.user_id or "",
-                    "type": item_type,
-                    "item": payload,
-                },
-                maxlen=self.settings.completion_stream_maxlen,
-                approximate=True,
-            )
-        pipe.publish(keys.channel(self.session_id), payload)
-        pipe.execute()
+        s = self.settings
+        outcome = self._script(
+            keys=[
+                keys.turn(self.message_id),
+                keys.session_stream(self.session_id),
+                s.completion_stream,
+                keys.channel(self.session_id),
+            ],
+            args=[
+                self.seq,
+                payload,
+                "1" if final else "0",
+                s.stream_maxlen,
+                s.stream_ttl_seconds,
+                s.completion_stream_maxlen,
+                self.message_id,
+                self.session_id,
+                self.page_id or "",
+                self.user_id or "",
+                item_type,
+                s.stream_ttl_seconds,
+            ],
+        )
+        if outcome != 1:
+            # -1: the backend failed the turn; -2: the seq went out already.
+            self.closed = True
+            raise TurnClosed(self.message_id)
+        if self.seq == 0:
+            metrics.TIME_TO_FIRST_ITEM.observe(time.monotonic() - self._started)
         self.seq += 1
         if final:
             self.finished = True

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import redis
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from app.agents.intents import detect_language
@@ -16,8 +16,15 @@ from app.agents.output_agent import ERROR_TEXT
 from app.agents.providers import TransientModelError, build_chat_model
 from app.core.config import TASK_NAME, Settings, get_settings
 from app.schemas import ID_PATTERN, ChatRequest
-from app.services.control import Claim, claim_message, finish_claim, stop_requested
-from app.services.publisher import RedisPublisher
+from app.services import metrics
+from app.services.control import (
+    Claim,
+    claim_message,
+    finish_claim,
+    stop_requested,
+    turn_failed,
+)
+from app.services.publisher import RedisPublisher, TurnClosed, previous_items
 from app.worker.celery_app import celery_app
 
 logger = logging.getLogger(__name__)
@@ -52,6 +59,20 @@ def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
 
 @celery_app.task(bind=True, name=TASK_NAME, acks_late=True)
 def process_chat_message(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Answers one message; counts the task by its outcome (``agent_tasks_total``)."""
+    try:
+        outcome = _process(self, args, kwargs)
+    except Retry:
+        metrics.TASKS.labels("retry").inc()
+        raise
+    except BaseException:
+        metrics.TASKS.labels("crashed").inc()
+        raise
+    metrics.TASKS.labels(outcome["status"]).inc()
+    return outcome
+
+
+def _process(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     client = get_redis(settings)
     payload = _payload(args, kwargs)
@@ -70,11 +91,27 @@ def process_chat_message(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         logger.info("message %s already claimed; skipping duplicate", request.message_id)
         return {"status": "duplicate", "message_id": request.message_id}
 
+    if turn_failed(client, request.message_id):
+        logger.info("message %s failed its deadline before it started", request.message_id)
+        finish_claim(client, settings, request.message_id, task_id)
+        return {"status": "failed", "message_id": request.message_id}
+    # A redelivery (or a second hand-off after lost claim data) continues what an earlier
+    # attempt already sent, never re-sending a seq with other content.
+    previous = previous_items(client, request.session_id, request.message_id)
+    if any(i.get("type") in ("done", "error") for i in previous):
+        logger.info("message %s was already answered; skipping", request.message_id)
+        finish_claim(client, settings, request.message_id, task_id)
+        return {"status": "duplicate", "message_id": request.message_id}
+
     lang = detect_language(request.message)
-    publisher = RedisPublisher(client, settings, request)
+    publisher = RedisPublisher(client, settings, request, previous=previous)
     agent = MainAgent(build_chat_model(settings), history_limit=settings.history_limit)
     try:
         result = agent.run(request, publisher, lambda: stop_requested(client, request.message_id))
+    except TurnClosed:
+        logger.info("turn %s closed (failed, or seq taken); stopped", request.message_id)
+        finish_claim(client, settings, request.message_id, task_id)
+        return {"status": "closed", "message_id": request.message_id}
     except TransientModelError as exc:
         retries = self.request.retries or 0
         if retries < settings.task_max_retries:
@@ -91,13 +128,13 @@ def process_chat_message(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"status": "error", "message_id": request.message_id}
     except SoftTimeLimitExceeded:
         logger.error("answer to %s hit the soft time limit", request.message_id)
-        if not publisher.finished:
+        if not (publisher.finished or publisher.closed):
             publisher.error(ERROR_TEXT[lang])
         finish_claim(client, settings, request.message_id, task_id)
         return {"status": "timeout", "message_id": request.message_id}
     except Exception:
         logger.exception("answer to %s failed", request.message_id)
-        if not publisher.finished:
+        if not (publisher.finished or publisher.closed):
             publisher.error(ERROR_TEXT[lang])
         finish_claim(client, settings, request.message_id, task_id)
         return {"status": "error", "message_id": request.message_id}

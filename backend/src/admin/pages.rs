@@ -210,6 +210,7 @@ async fn delete_page(
 ) -> Result<StatusCode> {
     let txn = begin_write(&state.db).await?;
     let before = load(&txn, &id).await?;
+    let lost = crate::pages::access::members(&txn, &before).await?;
     page::Entity::delete_by_id(before.id.clone())
         .exec(&txn)
         .await?;
@@ -227,5 +228,6 @@ async fn delete_page(
     )
     .await?;
     txn.commit().await?;
+    crate::pages::access::access_revoked(&state, &before.id, lost, "page_deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,11 @@
 //! Password hashing with argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane).
-//! Hashing is CPU-heavy, so it runs on the blocking pool, never on the async workers.
+//! Hashing is CPU-heavy, so it runs on the blocking pool, never on the async workers,
+//! and only as many at once as the argon2 [`WorkGate`] lets through (each check holds
+//! 19 MiB): a burst of logins waits in a bounded queue or gets 503, not gigabytes.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use crate::{error::Error, gate::WorkGate};
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
     password_hash::SaltString,
@@ -16,8 +19,15 @@ fn argon2() -> Argon2<'static> {
     )
 }
 
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+pub async fn hash(gate: &Arc<WorkGate>, password: String) -> Result<String, Error> {
+    let pass = gate.enter().await?;
+    tokio::task::spawn_blocking(move || {
+        let _pass = pass;
+        hash_blocking(&password)
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(Error::internal)
 }
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -31,8 +41,14 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// Verifies `password` against `stored`. With no stored hash (unknown account) a dummy
 /// hash is verified instead, so that both cases take the same time and an attacker
 /// cannot tell which emails are registered.
-pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+pub async fn verify(
+    gate: &Arc<WorkGate>,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, Error> {
+    let pass = gate.enter().await?;
     tokio::task::spawn_blocking(move || {
+        let _pass = pass;
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
         let parsed = PasswordHash::new(&stored)
@@ -40,9 +56,11 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
         let ok = argon2()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
-        Ok(known && ok)
+        Ok::<_, anyhow::Error>(known && ok)
     })
-    .await?
+    .await
+    .map_err(Error::internal)?
+    .map_err(Error::internal)
 }
 
 fn dummy_hash() -> &'static str {

@@ -136,7 +136,7 @@ async fn register(
     ValidatedJson(input): ValidatedJson<RegisterIn>,
 ) -> Result<(StatusCode, Json<AuthOut>)> {
     state.limiters.login_ip.check(&ip)?;
-    let hash = password::hash(input.password).await?;
+    let hash = password::hash(&state.argon2, input.password).await?;
     let txn = crate::db::begin_write(&state.db).await?;
     let user = user::ActiveModel {
         id: Set(new_id()),
@@ -173,7 +173,7 @@ async fn login(
     state.limiters.login_account.check(&email)?;
     let found = user::find_by_email(&state.db, &email).await?;
     let stored = found.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(input.password, stored).await? {
+    if !password::verify(&state.argon2, input.password, stored).await? {
         return Err(
             Error::unauthorized("email or password is incorrect").into_code("invalid_credentials")
         );
@@ -187,15 +187,16 @@ async fn login(
 }
 
 /// Rotate a refresh token: the presented token is spent and a new pair returned.
-/// Presenting a spent token revokes every token of that session.
+/// Presenting it again within `REFRESH_REUSE_GRACE_SECS` (another tab refreshing at
+/// the same moment) returns the same successor; later, it revokes every token of that
+/// session.
 #[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshIn,
     responses((status = 200, body = AuthOut), (status = 401, body = ErrorBody)))]
 async fn refresh_session(
     State(state): State<AppState>,
     ValidatedJson(input): ValidatedJson<RefreshIn>,
 ) -> Result<Json<AuthOut>> {
-    let (user, token) =
-        refresh::rotate(&state.db, &input.refresh_token, state.cfg.refresh_token_ttl).await?;
+    let (user, token) = refresh::rotate(&state.db, &input.refresh_token, &state.cfg).await?;
     Ok(Json(auth_out(&state, user, token)?))
 }
 
@@ -246,7 +247,10 @@ pub async fn create_or_promote_admin(
     user::ActiveModel {
         id: Set(new_id()),
         email: Set(normalize_email(email)),
-        password_hash: Set(password::hash(password_in.to_owned()).await?),
+        password_hash: Set({
+            let pw = password_in.to_owned();
+            tokio::task::spawn_blocking(move || password::hash_blocking(&pw)).await??
+        }),
         display_name: Set(display_name_in.trim().to_owned()),
         role: Set(Role::Admin),
         status: Set(Status::Active),

@@ -48,7 +48,8 @@ pub enum HandoffError {
     Refused(String),
 }
 
-/// Fails fast after repeated failures instead of making every user wait for timeouts.
+/// Fails fast after repeated failures instead of making every hand-off wait for
+/// timeouts. Per instance; every state change is logged (`agent breaker ...`).
 pub struct CircuitBreaker {
     threshold: u32,
     cooldown: Duration,
@@ -66,7 +67,7 @@ impl CircuitBreaker {
         }
     }
 
-    /// Whether a call may go through now. After the cool-down one trial call is let
+    /// Whether a call may go through now. After the cool-down one probe call is let
     /// through (half-open); its outcome closes or re-opens the circuit.
     pub fn allow(&self) -> bool {
         let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
@@ -74,6 +75,10 @@ impl CircuitBreaker {
             Some(until) if Instant::now() < until => false,
             Some(_) => {
                 *open = Some(Instant::now() + self.cooldown);
+                tracing::info!(
+                    breaker = "half_open",
+                    "agent breaker half-open: one probe hand-off"
+                );
                 true
             }
             None => true,
@@ -82,14 +87,28 @@ impl CircuitBreaker {
 
     pub fn success(&self) {
         self.failures.store(0, Ordering::Relaxed);
-        *self.open_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        if open.take().is_some() {
+            tracing::info!(
+                breaker = "closed",
+                "agent breaker closed: the agent-manager answers again"
+            );
+        }
     }
 
     pub fn failure(&self) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= self.threshold {
-            *self.open_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + self.cooldown);
+            let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+            if open.is_none() {
+                tracing::warn!(
+                    breaker = "open",
+                    failures = n,
+                    cooldown_ms = self.cooldown.as_millis() as u64,
+                    "agent breaker open: hand-offs wait for the probe"
+                );
+            }
+            *open = Some(Instant::now() + self.cooldown);
         }
     }
 }
@@ -119,36 +138,22 @@ impl AgentClient {
         }
     }
 
-    /// Hands the message over, with bounded retries (exponential backoff from 100 ms).
-    /// Worst case it returns after `(retries + 1) × timeout + backoff`.
+    /// One hand-off attempt, bounded by `AGENT_TIMEOUT_MS`. The outbox dispatcher
+    /// retries failed ones with backoff; a 4xx is final.
     pub async fn submit(&self, req: &AgentRequest) -> Result<(), HandoffError> {
         if !self.breaker.allow() {
             return Err(HandoffError::CircuitOpen);
         }
-        let mut last = HandoffError::Unreachable("no attempt made".into());
-        for attempt in 0..=self.cfg.agent_retries {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << (attempt - 1).min(5))).await;
-            }
-            let result = match self.cfg.handoff {
-                AgentHandoff::Http => self.post_chat(req).await,
-                AgentHandoff::Celery => self.enqueue_celery(req).await,
-            };
-            match result {
-                Ok(()) => {
-                    self.breaker.success();
-                    return Ok(());
-                }
-                // A 4xx will not get better by retrying.
-                Err(e @ HandoffError::Refused(_)) => {
-                    self.breaker.success();
-                    return Err(e);
-                }
-                Err(e) => last = e,
-            }
+        let result = match self.cfg.handoff {
+            AgentHandoff::Http => self.post_chat(req).await,
+            AgentHandoff::Celery => self.enqueue_celery(req).await,
+        };
+        match &result {
+            // A 4xx shows the agent-manager is up; the message itself is the problem.
+            Ok(()) | Err(HandoffError::Refused(_)) => self.breaker.success(),
+            Err(_) => self.breaker.failure(),
         }
-        self.breaker.failure();
-        Err(last)
+        result
     }
 
     async fn post_chat(&self, req: &AgentRequest) -> Result<(), HandoffError> {

@@ -11,19 +11,13 @@ use socketioxide::{
 };
 
 use super::{
-    ChatRuntime,
-    agent::AgentRequest,
-    presence,
+    ChatRuntime, presence,
     relay::broadcast,
     store::{self, session_channel},
 };
 use crate::{
     auth::{AuthUser, authenticate},
-    db::chat_message::Status,
-    pages::{
-        access::{Need, access_of, load_page},
-        context::build_wedding_context,
-    },
+    pages::access::{Need, access_of, load_page},
 };
 
 /// The socket's user, set by the handshake middleware.
@@ -72,9 +66,16 @@ pub async fn authenticate_socket(
     let token = auth
         .map_err(|_| HandshakeRefused("unauthorized: missing auth.token".into()))?
         .token;
-    let user = authenticate(&rt.state, &token)
-        .await
-        .map_err(|e| HandshakeRefused(format!("unauthorized: {e}")))?;
+    // A database outage is not the client's fault: `unavailable:` tells it to retry
+    // with the same token instead of logging the user out.
+    let user = authenticate(&rt.state, &token).await.map_err(|e| {
+        if is_outage(&e) {
+            tracing::warn!(error = ?e, "handshake: database unavailable");
+            HandshakeRefused("unavailable: please reconnect in a moment".into())
+        } else {
+            HandshakeRefused(format!("unauthorized: {e}"))
+        }
+    })?;
     s.extensions.insert(SocketUser(user));
     s.extensions.insert(JoinedRooms::default());
     s.on("joinRoom", join_room);
@@ -169,16 +170,13 @@ async fn join_room(
         );
     }
     // Not a member: the same answer as for a page that does not exist.
-    if load_page(&rt.state.db, page_id, &user, Need::Edit)
-        .await
-        .is_err()
-    {
-        return refuse(&s, Some(ack), EVENT, "not_found", "room not found");
+    if let Err(e) = load_page(&rt.state.db, page_id, &user, Need::Edit).await {
+        return failed(&s, Some(ack), EVENT, e, "room not found");
     }
     let session =
         match store::active_session(&rt.state.db, page_id, &user.id, data.new_session).await {
             Ok(session) => session,
-            Err(e) => return internal(&s, Some(ack), EVENT, e),
+            Err(e) => return failed(&s, Some(ack), EVENT, e, ""),
         };
     s.join(data.room.clone());
     if !joined.0.contains(&data.room) {
@@ -259,7 +257,7 @@ async fn chat_message(
     let Some(current) = s.extensions.get::<CurrentRoom>() else {
         return refuse(&s, Some(ack), EVENT, "not_joined", "join a room first");
     };
-    if rt.limiter.check(&user.id).is_err() {
+    if !rt.limiter.allow(&user.id).await {
         return refuse(
             &s,
             Some(ack),
@@ -269,11 +267,11 @@ async fn chat_message(
         );
     }
     let redis = match (
-        &rt.redis,
+        rt.redis.clone(),
         rt.state.cfg.agent_manager_url.is_some()
             || cfg.handoff == crate::config::AgentHandoff::Celery,
     ) {
-        (Some(r), true) => r.clone(),
+        (Some(r), true) => r,
         _ => {
             return refuse(
                 &s,
@@ -284,11 +282,21 @@ async fn chat_message(
             );
         }
     };
+    // No Redis, no answer and no error item: refuse now rather than accept a message
+    // whose turn could not end within its bound.
+    if !redis_up(&redis).await {
+        return refuse(
+            &s,
+            Some(ack),
+            EVENT,
+            "unavailable",
+            "the chat is briefly unavailable; please send again in a moment",
+        );
+    }
     // Membership can change after joining; check again before storing anything.
-    let page = match load_page(&rt.state.db, &current.page_id, &user, Need::Edit).await {
-        Ok((page, _)) => page,
-        Err(_) => return refuse(&s, Some(ack), EVENT, "not_found", "room not found"),
-    };
+    if let Err(e) = load_page(&rt.state.db, &current.page_id, &user, Need::Edit).await {
+        return failed(&s, Some(ack), EVENT, e, "room not found");
+    }
     let session_id = current.session_id.clone();
     let (message, is_new) = match store::store_user_message(
         &rt.state.db,
@@ -301,13 +309,21 @@ async fn chat_message(
     .await
     {
         Ok(r) => r,
-        Err(e) => return internal(&s, Some(ack), EVENT, e),
+        Err(e) => return failed(&s, Some(ack), EVENT, e, ""),
     };
+    // The message and its outbox row are committed: the hand-off and the deadline are
+    // now the dispatcher's and the sweeper's, whatever happens to this instance.
+    rt.wake.notify_one();
+    // A repeated `client_msg_id` gets the same message back with its status, so a
+    // client that lost the first ack knows whether to keep waiting (`pending`; the
+    // outbox still hands it off) or to send a new message (`failed`).
+    let status = serde_json::to_value(message.status).unwrap_or_default();
     reply(
         &s,
         Some(ack),
         "message-accepted",
-        &json!({"message_id": message.id, "client_msg_id": message.client_msg_id, "session_id": session_id}),
+        &json!({"message_id": message.id, "client_msg_id": message.client_msg_id,
+            "session_id": session_id, "status": status}),
     );
     if !is_new {
         return;
@@ -326,42 +342,6 @@ async fn chat_message(
         user_item,
     )
     .await;
-
-    // The hand-off runs on its own so the socket is free at once.
-    let rt = Arc::clone(&rt);
-    tokio::spawn(async move {
-        let context = build_wedding_context(&rt.state.db, &page)
-            .await
-            .unwrap_or(Value::Null);
-        let history = store::history(
-            &rt.state.db,
-            &session_id,
-            &message.id,
-            rt.state.cfg.chat.history_turns,
-        )
-        .await
-        .unwrap_or_default();
-        let request = AgentRequest {
-            message: message.content.clone(),
-            session_id: session_id.clone(),
-            message_id: message.id.clone(),
-            user_id: user.id.clone(),
-            page_id: page.id.clone(),
-            wedding_context: context,
-            history,
-        };
-        if let Err(e) = rt.agent.submit(&request).await {
-            tracing::warn!(error = %e, message_id = %message.id, "agent hand-off failed");
-            let _ = store::mark_user_message(
-                &rt.state.db,
-                &message.id,
-                Status::Failed,
-                Some(e.to_string()),
-            )
-            .await;
-            super::publish_failure(&redis, &session_id, &message.id, &e.to_string()).await;
-        }
-    });
 }
 
 #[derive(Deserialize)]
@@ -390,10 +370,15 @@ async fn stop_generation(
         return refuse(&s, Some(ack), EVENT, "chat_unavailable", "chat needs Redis");
     };
     match owning_session(&rt, &user, &data.message_id).await {
-        Some(_) => {
+        Err(e) => failed(&s, Some(ack), EVENT, e, ""),
+        Ok(Some(_)) => {
             // The worker checks this flag between chunks (docs/agent-manager.md).
             let key = format!("chat:cancel:{}", data.message_id);
-            let _: redis::RedisResult<()> = redis.clone().set_ex(key, "1", 3600).await;
+            let set: redis::RedisResult<()> = redis.clone().set_ex(key, "1", 3600).await;
+            if let Err(e) = set {
+                let err = crate::error::Error::internal(e);
+                return failed(&s, Some(ack), EVENT, err, "");
+            }
             reply(
                 &s,
                 Some(ack),
@@ -401,23 +386,32 @@ async fn stop_generation(
                 &json!({"message_id": data.message_id}),
             );
         }
-        None => refuse(&s, Some(ack), EVENT, "not_found", "message not found"),
+        Ok(None) => refuse(&s, Some(ack), EVENT, "not_found", "message not found"),
     }
 }
 
 /// The session of a message, if the user may act on it.
-async fn owning_session(rt: &ChatRuntime, user: &AuthUser, message_id: &str) -> Option<String> {
+async fn owning_session(
+    rt: &ChatRuntime,
+    user: &AuthUser,
+    message_id: &str,
+) -> crate::error::Result<Option<String>> {
     use sea_orm::EntityTrait;
-    let message = crate::db::chat_message::Entity::find_by_id(message_id.to_owned())
+    let Some(message) = crate::db::chat_message::Entity::find_by_id(message_id.to_owned())
         .one(&rt.state.db)
-        .await
-        .ok()??;
-    let page = crate::db::page::Entity::find_by_id(message.page_id.clone())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(page) = crate::db::page::Entity::find_by_id(message.page_id.clone())
         .one(&rt.state.db)
-        .await
-        .ok()??;
-    access_of(&rt.state.db, &page, user).await.ok()??;
-    Some(message.session_id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(access_of(&rt.state.db, &page, user)
+        .await?
+        .map(|_| message.session_id))
 }
 
 async fn read(
@@ -437,11 +431,13 @@ async fn read(
             "expected {message_id}",
         );
     };
-    let Some(session_id) = owning_session(&rt, &user, &data.message_id).await else {
-        return refuse(&s, Some(ack), EVENT, "not_found", "message not found");
+    let session_id = match owning_session(&rt, &user, &data.message_id).await {
+        Ok(Some(session_id)) => session_id,
+        Ok(None) => return refuse(&s, Some(ack), EVENT, "not_found", "message not found"),
+        Err(e) => return failed(&s, Some(ack), EVENT, e, ""),
     };
     if let Err(e) = store::mark_read(&rt.state.db, &session_id, &user.id, &data.message_id).await {
-        return internal(&s, Some(ack), EVENT, e);
+        return failed(&s, Some(ack), EVENT, e, "message not found");
     }
     let unread = store::unread_count(&rt.state.db, &session_id, &user.id)
         .await
@@ -497,32 +493,17 @@ async fn resume(
             "expected {session_id, after_seq?, message_id?, last_message_id?}",
         );
     };
-    if store::load_session(&rt.state.db, &data.session_id, &user)
-        .await
-        .is_err()
-    {
-        return refuse(&s, Some(ack), EVENT, "not_found", "session not found");
+    if let Err(e) = store::load_session(&rt.state.db, &data.session_id, &user).await {
+        return failed(&s, Some(ack), EVENT, e, "session not found");
     }
-    let following = data
-        .message_id
-        .as_deref()
-        .map(|m| (m, data.after_seq.unwrap_or(-1)));
-    match store::resume(
-        &rt.state.db,
-        rt.redis.as_ref(),
-        &data.session_id,
-        data.last_message_id.as_deref(),
-        following,
-    )
-    .await
-    {
-        Ok(out) => reply(
-            &s,
-            Some(ack),
-            "resumed",
-            &serde_json::to_value(out).unwrap_or_default(),
-        ),
-        Err(e) => internal(&s, Some(ack), EVENT, e),
+    let from = store::ResumeFrom {
+        last_message_id: data.last_message_id.as_deref(),
+        message_id: data.message_id.as_deref(),
+        after_seq: data.after_seq,
+    };
+    match store::resume(&rt.state.db, rt.redis.as_ref(), &data.session_id, from).await {
+        Ok(out) => reply(&s, Some(ack), "resumed", &out.to_socket()),
+        Err(e) => failed(&s, Some(ack), EVENT, e, ""),
     }
 }
 
@@ -545,7 +526,29 @@ async fn on_disconnect(s: SocketRef, io: SocketIo, State(rt): State<Arc<ChatRunt
     }
 }
 
-fn internal(s: &SocketRef, ack: Option<AckSender>, event: &str, err: crate::error::Error) {
+/// Answers an event that could not be done: a 4xx error (not a member, no such
+/// message) as `not_found` with `not_found_message`, a dependency outage as
+/// `unavailable` (retryable), anything else as `internal`.
+fn failed(
+    s: &SocketRef,
+    ack: Option<AckSender>,
+    event: &str,
+    err: crate::error::Error,
+    not_found_message: &str,
+) {
+    if is_outage(&err) {
+        tracing::warn!(error = ?err, event, "chat event: dependency unavailable");
+        return refuse(
+            s,
+            ack,
+            event,
+            "unavailable",
+            "the chat is briefly unavailable; please try again in a moment",
+        );
+    }
+    if err.status().is_client_error() {
+        return refuse(s, ack, event, "not_found", not_found_message);
+    }
     tracing::error!(error = ?err, event, "chat event failed");
     refuse(
         s,
@@ -554,4 +557,50 @@ fn internal(s: &SocketRef, ack: Option<AckSender>, event: &str, err: crate::erro
         "internal",
         "something went wrong; please try again",
     );
+}
+
+/// Whether an error is a database or Redis outage (the client should retry), as
+/// opposed to a bad request or a bug.
+pub fn is_outage(err: &crate::error::Error) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let crate::error::Error::Internal(err) = err else {
+        return err.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    };
+    err.chain().any(|cause| {
+        if let Some(db) = cause.downcast_ref::<DbErr>() {
+            return match db {
+                DbErr::ConnectionAcquire(_) => true,
+                DbErr::Conn(RuntimeErr::SqlxError(e))
+                | DbErr::Exec(RuntimeErr::SqlxError(e))
+                | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+                    e.as_ref(),
+                    sea_orm::sqlx::Error::Io(_)
+                        | sea_orm::sqlx::Error::Tls(_)
+                        | sea_orm::sqlx::Error::Protocol(_)
+                        | sea_orm::sqlx::Error::PoolTimedOut
+                        | sea_orm::sqlx::Error::PoolClosed
+                        | sea_orm::sqlx::Error::WorkerCrashed
+                ),
+                DbErr::Conn(_) => true,
+                _ => false,
+            };
+        }
+        cause
+            .downcast_ref::<redis::RedisError>()
+            .is_some_and(|e| e.is_io_error() || e.is_connection_dropped() || e.is_timeout())
+    })
+}
+
+/// A short PING: is Redis there right now?
+async fn redis_up(redis: &redis::aio::ConnectionManager) -> bool {
+    let mut conn = redis.clone();
+    let ping = redis::cmd("PING");
+    matches!(
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            ping.query_async::<String>(&mut conn)
+        )
+        .await,
+        Ok(Ok(_))
+    )
 }

@@ -129,18 +129,12 @@ async fn resume_session(
     Query(params): Query<ResumeParams>,
 ) -> Result<Json<ResumeOut>> {
     let (session, _) = store::load_session(&state.db, &id, &auth).await?;
-    let following = params
-        .message_id
-        .as_deref()
-        .map(|m| (m, params.after_seq.unwrap_or(-1)));
+    let from = store::ResumeFrom {
+        last_message_id: params.last_message_id.as_deref(),
+        message_id: params.message_id.as_deref(),
+        after_seq: params.after_seq,
+    };
     Ok(Json(
-        store::resume(
-            &state.db,
-            state.redis.as_ref(),
-            &session.id,
-            params.last_message_id.as_deref(),
-            following,
-        )
-        .await?,
+        store::resume(&state.db, state.redis.as_ref(), &session.id, from).await?,
     ))
 }

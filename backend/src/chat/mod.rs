@@ -4,20 +4,25 @@
 //! Contracts: docs/chat.md.
 
 pub mod agent;
+pub mod deadline;
 mod gateway;
 pub mod history;
+pub mod outbox;
 pub mod persist;
 mod presence;
+pub mod rate_limit;
 pub mod relay;
 pub mod store;
+pub mod turn;
 
 use std::sync::Arc;
 
 use serde_json::json;
-use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
+use socketioxide::{SocketIo, extract::SocketRef, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::{auth::rate_limit::KeyedLimiter, state::AppState};
+use crate::state::AppState;
 use agent::AgentClient;
+use rate_limit::ChatRateLimit;
 
 pub const NAMESPACE: &str = "/chat";
 
@@ -26,8 +31,10 @@ pub struct ChatRuntime {
     pub state: AppState,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub agent: AgentClient,
-    /// Messages per user per minute.
-    pub limiter: KeyedLimiter<String>,
+    /// Messages per user per minute, across instances.
+    pub limiter: ChatRateLimit,
+    /// Wakes this instance's hand-off dispatcher when a message was just stored.
+    pub wake: tokio::sync::Notify,
 }
 
 pub fn room_name(page_id: &str) -> String {
@@ -35,8 +42,9 @@ pub fn room_name(page_id: &str) -> String {
 }
 
 /// Builds the Socket.IO layer and starts the background loops (relay, completion
-/// consumer, presence heartbeat) when Redis is configured. Returns the layer to put
-/// on the router and the `SocketIo` handle (closed at shutdown).
+/// consumer, hand-off dispatcher, deadline sweeper, presence heartbeat) when Redis is
+/// configured. Returns the layer to put on the router and the `SocketIo` handle
+/// (closed at shutdown).
 pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
     let rt = Arc::new(ChatRuntime {
         state: state.clone(),
@@ -47,7 +55,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             state.http.clone(),
             state.redis.clone(),
         ),
-        limiter: KeyedLimiter::per_minute(state.cfg.chat.rate_per_minute),
+        limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
+        wake: tokio::sync::Notify::new(),
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
@@ -59,7 +68,7 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
         gateway::on_connect.with(gateway::authenticate_socket),
     );
 
-    disconnect_suspended(state, io.clone());
+    enforce_access(state, io.clone());
 
     let redis_client = state
         .cfg
@@ -74,6 +83,8 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
             state.shutdown.clone(),
         );
         persist::spawn(state.clone(), client, state.shutdown.clone());
+        outbox::spawn(Arc::clone(&rt), state.shutdown.clone());
+        deadline::spawn(Arc::clone(&rt), redis.clone(), state.shutdown.clone());
         presence::spawn_heartbeat(io.clone(), redis, state.shutdown.clone());
     } else {
         tracing::warn!(
@@ -83,29 +94,32 @@ pub fn start(state: &AppState) -> (SocketIoLayer, SocketIo) {
     (layer, io)
 }
 
-/// A suspended account loses its open sockets at once, on every instance: the
-/// `account.suspended` event reaches each instance's subscribers (new connections
-/// are already refused by the handshake, which reads the user row).
-fn disconnect_suspended(state: &AppState, io: SocketIo) {
+/// Access is enforced on open sockets at once, on every instance: the domain events
+/// reach each instance's subscribers. A suspended account loses its sockets (new
+/// connections are already refused by the handshake, which reads the user row); a
+/// user who lost a page (removed as editor, page deleted) leaves its room.
+fn enforce_access(state: &AppState, io: SocketIo) {
     let mut events = state.events.subscribe();
     let shutdown = state.shutdown.clone();
+    let redis = state.redis.clone();
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 e = events.recv() => e,
             };
+            let Some(ns) = io.of(NAMESPACE) else { continue };
             match event {
                 Ok(e) if e.event_type == crate::events::ACCOUNT_SUSPENDED => {
-                    let Some(ns) = io.of(NAMESPACE) else { continue };
                     for socket in ns.sockets() {
-                        let suspended = socket
-                            .extensions
-                            .get::<gateway::SocketUser>()
-                            .is_some_and(|u| e.user_ids.contains(&u.0.id));
-                        if suspended {
+                        if socket_user_in(&socket, &e.user_ids) {
                             let _ = socket.disconnect();
                         }
+                    }
+                }
+                Ok(e) if e.event_type == crate::events::PAGE_ACCESS_REVOKED => {
+                    if let Some(page_id) = e.data["pageId"].as_str() {
+                        evict_from_room(&io, redis.as_ref(), page_id, &e.user_ids).await;
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -115,28 +129,49 @@ fn disconnect_suspended(state: &AppState, io: SocketIo) {
     });
 }
 
-/// The room hears an `error` item for a message the agent never received, within
-/// the hand-off bound. It also goes to the durable stream, so a resume sees it.
-pub async fn publish_failure(
-    redis: &redis::aio::ConnectionManager,
-    session_id: &str,
-    message_id: &str,
-    reason: &str,
-) {
-    use redis::AsyncCommands;
-    tracing::debug!(reason, "hand-off failure announced");
-    let item = json!({
-        "session_id": session_id, "message_id": message_id, "seq": 0, "role": "assistant", "type": "error",
-        "content": "The assistant could not be reached. Please send your message again.",
-    })
-    .to_string();
-    let mut conn = redis.clone();
-    let _: redis::RedisResult<String> = conn
-        .xadd(
-            store::session_stream_key(session_id),
-            "*",
-            &[("item", item.as_str())],
-        )
-        .await;
-    let _: redis::RedisResult<i64> = conn.publish(store::session_channel(session_id), item).await;
+fn socket_user_in(socket: &SocketRef, user_ids: &[String]) -> bool {
+    socket
+        .extensions
+        .get::<gateway::SocketUser>()
+        .is_some_and(|u| user_ids.contains(&u.0.id))
 }
+
+/// Takes `user_ids`' sockets on this instance out of the page's room, so the relay
+/// (which sends to the room's sockets) delivers them nothing more; they are told
+/// with `room-closed {room, reason}` and must `joinRoom` again (refused now).
+async fn evict_from_room(
+    io: &SocketIo,
+    redis: Option<&redis::aio::ConnectionManager>,
+    page_id: &str,
+    user_ids: &[String],
+) {
+    let Some(ns) = io.of(NAMESPACE) else { return };
+    let room = room_name(page_id);
+    for socket in ns.to(room.clone()).sockets() {
+        if !socket_user_in(&socket, user_ids) {
+            continue;
+        }
+        socket.leave(room.clone());
+        let mut joined = socket
+            .extensions
+            .get::<gateway::JoinedRooms>()
+            .unwrap_or_default();
+        joined.0.retain(|r| *r != room);
+        socket.extensions.insert(joined);
+        let current = socket.extensions.get::<gateway::CurrentRoom>();
+        if current.as_ref().is_some_and(|c| c.room == room) {
+            socket.extensions.remove::<gateway::CurrentRoom>();
+        }
+        if let (Some(redis), Some(user)) = (redis, socket.extensions.get::<gateway::SocketUser>()) {
+            let session = current.map(|c| c.session_id).unwrap_or_default();
+            let sid = socket.id.to_string();
+            presence::left(io, redis, &room, &session, &user.0.id, &sid).await;
+        }
+        let _ = socket.emit(
+            "room-closed",
+            &json!({"room": room, "reason": "access_revoked"}),
+        );
+        tracing::info!(sid = %socket.id, room, "socket removed from a room it lost access to");
+    }
+}
+

@@ -19,7 +19,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::store::mark_user_message;
+use super::store::finish_turn;
 use crate::{
     db::{
         begin_write,
@@ -162,54 +162,57 @@ pub async fn store_completion(state: &AppState, item: &Value) -> anyhow::Result<
     };
     let stopped = item["stopped"].as_bool().unwrap_or(false);
     let txn = begin_write(&state.db).await?;
+    // The question moves out of `pending` first, conditionally: an answer that comes
+    // after the turn failed (its deadline passed) is not stored.
     let stored = match item["type"].as_str() {
         Some("done") => {
-            let components = item["components"].as_array().cloned().unwrap_or_default();
-            let inserted = chat_message::Entity::insert(chat_message::ActiveModel {
-                id: Set(new_id()),
-                session_id: Set(question.session_id.clone()),
-                page_id: Set(question.page_id.clone()),
-                user_id: Set(None),
-                role: Set(Role::Assistant),
-                content: Set(item["content"].as_str().unwrap_or_default().to_owned()),
-                components: Set(Components(components)),
-                status: Set(if stopped {
-                    Status::Stopped
-                } else {
-                    Status::Complete
-                }),
-                answer_to: Set(Some(message_id.to_owned())),
-                client_msg_id: Set(None),
-                error: Set(None),
-                created_at: Set(chrono::Utc::now()),
-                updated_at: Set(chrono::Utc::now()),
-            })
-            .on_conflict(
-                OnConflict::column(chat_message::Column::AnswerTo)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-            mark_user_message(
-                &txn,
-                message_id,
-                if stopped {
-                    Status::Stopped
-                } else {
-                    Status::Answered
-                },
-                None,
-            )
-            .await?;
-            inserted == 1
+            let to = if stopped {
+                Status::Stopped
+            } else {
+                Status::Answered
+            };
+            if finish_turn(&txn, message_id, to, None).await? {
+                let components = item["components"].as_array().cloned().unwrap_or_default();
+                let inserted = chat_message::Entity::insert(chat_message::ActiveModel {
+                    id: Set(new_id()),
+                    session_id: Set(question.session_id.clone()),
+                    page_id: Set(question.page_id.clone()),
+                    user_id: Set(None),
+                    role: Set(Role::Assistant),
+                    content: Set(item["content"].as_str().unwrap_or_default().to_owned()),
+                    components: Set(Components(components)),
+                    status: Set(if stopped {
+                        Status::Stopped
+                    } else {
+                        Status::Complete
+                    }),
+                    answer_to: Set(Some(message_id.to_owned())),
+                    client_msg_id: Set(None),
+                    error: Set(None),
+                    created_at: Set(chrono::Utc::now()),
+                    updated_at: Set(chrono::Utc::now()),
+                })
+                .on_conflict(
+                    OnConflict::column(chat_message::Column::AnswerTo)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+                inserted == 1
+            } else {
+                if question.status == Status::Failed {
+                    tracing::info!(message_id, "late answer to a failed turn refused");
+                }
+                false
+            }
         }
         Some("error") => {
             let reason = item["content"]
                 .as_str()
                 .unwrap_or("the assistant failed")
                 .to_owned();
-            mark_user_message(&txn, message_id, Status::Failed, Some(reason)).await?;
+            finish_turn(&txn, message_id, Status::Failed, Some(reason)).await?;
             false
         }
         _ => false,

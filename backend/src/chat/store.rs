@@ -15,7 +15,7 @@ use crate::{
     db::{
         begin_write,
         chat_message::{self, Components, Role, Status},
-        chat_read, chat_session, lock_page, new_id,
+        chat_read, chat_session, chat_turn, lock_page, new_id,
     },
     error::{Error, Result},
     pages::access::{Access, Need, load_page},
@@ -131,8 +131,10 @@ async fn latest_session<C: ConnectionTrait>(
         .await?)
 }
 
-/// Stores a user message. A repeated `client_msg_id` in the same session returns the
-/// stored message and `false` (nothing new to hand to the agent).
+/// Stores a user message and opens its turn (the hand-off outbox row) in one
+/// transaction, so no crash can leave an accepted message that nobody will hand off.
+/// A repeated `client_msg_id` in the same session returns the stored message and
+/// `false`: its turn, if still open, is already in the outbox.
 pub async fn store_user_message(
     db: &DatabaseConnection,
     session_id: &str,
@@ -141,16 +143,16 @@ pub async fn store_user_message(
     text: &str,
     client_msg_id: Option<&str>,
 ) -> Result<(chat_message::Model, bool)> {
-    if let Some(cid) = client_msg_id
-        && let Some(existing) = chat_message::Entity::find()
-            .filter(chat_message::Column::SessionId.eq(session_id))
-            .filter(chat_message::Column::ClientMsgId.eq(cid))
-            .one(db)
-            .await?
-    {
+    if let Some(existing) = find_by_client_msg_id(db, session_id, client_msg_id).await? {
         return Ok((existing, false));
     }
-    let row = chat_message::ActiveModel {
+    let txn = begin_write(db).await?;
+    // Checked again under the write transaction: two sends of the same id at once.
+    if let Some(existing) = find_by_client_msg_id(&txn, session_id, client_msg_id).await? {
+        txn.commit().await?;
+        return Ok((existing, false));
+    }
+    let inserted = chat_message::ActiveModel {
         id: Set(new_id()),
         session_id: Set(session_id.to_owned()),
         page_id: Set(page_id.to_owned()),
@@ -164,21 +166,71 @@ pub async fn store_user_message(
         error: Set(None),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
+    .await;
+    let row = match inserted {
+        Ok(row) => row,
+        // PostgreSQL: the same client_msg_id committed by a concurrent send.
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            txn.rollback().await?;
+            if let Some(existing) = find_by_client_msg_id(db, session_id, client_msg_id).await? {
+                return Ok((existing, false));
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    chat_turn::ActiveModel {
+        message_id: Set(row.id.clone()),
+        session_id: Set(session_id.to_owned()),
+        accepted_at_ms: Set(now),
+        handoff_due_ms: Set(Some(now)),
+        attempts: Set(0),
+        lease_owner: Set(None),
+        lease_until_ms: Set(0),
+        last_error: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok((row, true))
 }
 
-pub async fn mark_user_message<C: ConnectionTrait>(
+async fn find_by_client_msg_id<C: ConnectionTrait>(
+    db: &C,
+    session_id: &str,
+    client_msg_id: Option<&str>,
+) -> Result<Option<chat_message::Model>> {
+    let Some(cid) = client_msg_id else {
+        return Ok(None);
+    };
+    Ok(chat_message::Entity::find()
+        .filter(chat_message::Column::SessionId.eq(session_id))
+        .filter(chat_message::Column::ClientMsgId.eq(cid))
+        .one(db)
+        .await?)
+}
+
+/// Ends a turn: moves the user message from `pending` to `to` and closes its turn
+/// row. Conditional on `pending`, so of a late answer and a deadline failure only the
+/// first one counts (`true`); the other changes nothing.
+pub async fn finish_turn<C: ConnectionTrait>(
     db: &C,
     message_id: &str,
-    status: Status,
+    to: Status,
     error: Option<String>,
-) -> Result<()> {
-    chat_message::Entity::update_many()
+) -> Result<bool> {
+    let moved = chat_message::Entity::update_many()
         .col_expr(
             chat_message::Column::Status,
-            sea_orm::sea_query::Expr::value(status),
+            sea_orm::sea_query::Expr::value(to),
         )
         .col_expr(
             chat_message::Column::Error,
@@ -190,9 +242,14 @@ pub async fn mark_user_message<C: ConnectionTrait>(
         )
         .filter(chat_message::Column::Id.eq(message_id))
         .filter(chat_message::Column::Role.eq(Role::User))
+        .filter(chat_message::Column::Status.eq(Status::Pending))
+        .exec(db)
+        .await?
+        .rows_affected;
+    chat_turn::Entity::delete_by_id(message_id.to_owned())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(moved == 1)
 }
 
 /// The turns before `before_id`, oldest first, for the agent.
@@ -278,27 +335,57 @@ pub async fn messages_after(
     Ok(rows.into_iter().map(MessageOut::from).collect())
 }
 
-/// What a reconnecting client missed: the finished messages from the database, and
-/// the items of answers still being written from the durable stream (those with
-/// `seq > after_seq` for the answer the client was following, all for others).
+/// What a reconnecting client missed: stored messages from the database, and the
+/// items of answers from the durable stream. An answer is in one of the two, never
+/// both: when the reply has items of an answer, its stored row is left out of
+/// `messages` (the items end with the same `done`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResumeOut {
     pub session_id: String,
     pub messages: Vec<MessageOut>,
-    /// `newMessage` items of answers not finished yet, in order.
+    /// `newMessage` items (snake_case, exactly as streamed), in order: of the answer
+    /// resumed, those with `seq > after_seq`; then every item of each later answer.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
+}
+
+impl ResumeOut {
+    /// The socket's `resumed` payload: snake_case throughout, like every socket event.
+    pub fn to_socket(&self) -> Value {
+        let messages: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "session_id": m.session_id, "role": m.role, "user_id": m.user_id,
+                    "content": m.content, "components": m.components, "status": m.status,
+                    "answer_to": m.answer_to, "client_msg_id": m.client_msg_id,
+                    "created_at": m.created_at,
+                })
+            })
+            .collect();
+        serde_json::json!({"session_id": self.session_id, "messages": messages, "items": self.items})
+    }
+}
+
+/// Which answer a client resumes, and the last seq it has of it.
+#[derive(Debug, Default, Clone)]
+pub struct ResumeFrom<'a> {
+    /// The last stored message the client has (for `messages`).
+    pub last_message_id: Option<&'a str>,
+    /// The answer followed; the newest answer in the stream when absent.
+    pub message_id: Option<&'a str>,
+    pub after_seq: Option<i64>,
 }
 
 pub async fn resume(
     db: &DatabaseConnection,
     redis: Option<&redis::aio::ConnectionManager>,
     session_id: &str,
-    last_message_id: Option<&str>,
-    following: Option<(&str, i64)>,
+    from: ResumeFrom<'_>,
 ) -> Result<ResumeOut> {
-    let messages = messages_after(db, session_id, last_message_id, 200).await?;
+    let mut messages = messages_after(db, session_id, from.last_message_id, 200).await?;
     let mut items = Vec::new();
     if let Some(redis) = redis {
         let mut conn = redis.clone();
@@ -306,43 +393,83 @@ pub async fn resume(
             .xrange_all(session_stream_key(session_id))
             .await
             .map_err(|e| {
-                Error::unavailable(
-                    "redis_unavailable",
-                    format!("cannot read the answer stream: {e}"),
-                )
+                Error::unavailable("unavailable", format!("cannot read the answer stream: {e}"))
             })?;
-        let parsed: Vec<Value> = entries
-            .ids
+        let answers = answers_in_stream(
+            entries
+                .ids
+                .iter()
+                .filter_map(|e| e.get::<String>("item"))
+                .filter_map(|raw| serde_json::from_str(&raw).ok()),
+        );
+        items = items_to_resume(&answers, from.message_id, from.after_seq.unwrap_or(-1));
+        let in_items: std::collections::HashSet<&str> = items
             .iter()
-            .filter_map(|e| e.get::<String>("item"))
-            .filter_map(|raw| serde_json::from_str(&raw).ok())
+            .filter_map(|i| i["message_id"].as_str())
             .collect();
-        // Answers that already ended are in `messages` (or will be, via the database).
-        let finished: std::collections::HashSet<String> = parsed
-            .iter()
-            .filter(|i| matches!(i["type"].as_str(), Some("done" | "error")))
-            .filter_map(|i| i["message_id"].as_str().map(str::to_owned))
-            .collect();
-        items = parsed
-            .into_iter()
-            .filter(|i| {
-                i["message_id"]
-                    .as_str()
-                    .is_some_and(|m| !finished.contains(m))
-            })
-            .filter(|i| match following {
-                Some((mid, after_seq)) if i["message_id"] == mid => {
-                    i["seq"].as_i64().unwrap_or(-1) > after_seq
-                }
-                _ => true,
-            })
-            .collect();
+        messages.retain(|m| !m.answer_to.as_deref().is_some_and(|q| in_items.contains(q)));
     }
     Ok(ResumeOut {
         session_id: session_id.to_owned(),
         messages,
         items,
     })
+}
+
+/// One answer's items from the stream, by `message_id` (ids are ULIDs, so the map is
+/// in the order the questions were asked).
+#[derive(Debug, Default)]
+pub struct StreamAnswer {
+    pub items: Vec<Value>,
+    pub ended: bool,
+}
+
+/// Groups stream items by answer: each seq once (the first copy), nothing after the
+/// answer's `done`/`error`.
+pub fn answers_in_stream(
+    items: impl Iterator<Item = Value>,
+) -> std::collections::BTreeMap<String, StreamAnswer> {
+    let mut answers: std::collections::BTreeMap<String, StreamAnswer> = Default::default();
+    for item in items {
+        let (Some(mid), Some(seq)) = (item["message_id"].as_str(), item["seq"].as_i64()) else {
+            continue;
+        };
+        let answer = answers.entry(mid.to_owned()).or_default();
+        if answer.ended || answer.items.iter().any(|i| i["seq"].as_i64() == Some(seq)) {
+            continue;
+        }
+        answer.ended = matches!(item["type"].as_str(), Some("done" | "error"));
+        answer.items.push(item);
+    }
+    for answer in answers.values_mut() {
+        answer.items.sort_by_key(|i| i["seq"].as_i64());
+    }
+    answers
+}
+
+/// The resumed answer's items after `after_seq`, every item of the answers after it,
+/// and answers before it only while still in progress.
+pub fn items_to_resume(
+    answers: &std::collections::BTreeMap<String, StreamAnswer>,
+    message_id: Option<&str>,
+    after_seq: i64,
+) -> Vec<Value> {
+    let Some(target) = message_id.or_else(|| answers.keys().next_back().map(String::as_str)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (mid, answer) in answers {
+        let wanted: Box<dyn Fn(&Value) -> bool> = match mid.as_str().cmp(target) {
+            std::cmp::Ordering::Equal => {
+                Box::new(|i: &Value| i["seq"].as_i64().unwrap_or(-1) > after_seq)
+            }
+            std::cmp::Ordering::Greater => Box::new(|_| true),
+            std::cmp::Ordering::Less if !answer.ended => Box::new(|_| true),
+            std::cmp::Ordering::Less => Box::new(|_| false),
+        };
+        out.extend(answer.items.iter().filter(|i| wanted(i)).cloned());
+    }
+    out
 }
 
 /// Records that `user_id` has read up to `message_id` (never moves backwards).
@@ -405,4 +532,59 @@ pub async fn unread_count(db: &DatabaseConnection, session_id: &str, user_id: &s
         query = query.filter(chat_message::Column::Id.gt(m.last_read_message_id));
     }
     Ok(query.count(db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn item(mid: &str, seq: i64, kind: &str) -> Value {
+        json!({"message_id": mid, "seq": seq, "type": kind, "content": format!("{mid}{seq}")})
+    }
+
+    fn seqs(items: &[Value]) -> Vec<(String, i64)> {
+        items
+            .iter()
+            .map(|i| {
+                (
+                    i["message_id"].as_str().unwrap().to_owned(),
+                    i["seq"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resume_returns_the_rest_of_the_answer_even_when_it_ended_and_later_answers_whole() {
+        let stream = vec![
+            item("A", 0, "text-delta"),
+            item("A", 1, "done"),
+            item("B", 0, "text-delta"),
+            item("B", 1, "text-delta"),
+            item("B", 1, "text-delta"), // a copy (same seq): once
+            item("B", 2, "done"),
+            item("B", 3, "text-delta"), // after the end: never
+            item("C", 0, "text-delta"),
+        ];
+        let answers = answers_in_stream(stream.into_iter());
+        // Following B (ended, maybe not stored yet) from seq 0.
+        let got = items_to_resume(&answers, Some("B"), 0);
+        assert_eq!(
+            seqs(&got),
+            [("B".into(), 1), ("B".into(), 2), ("C".into(), 0)]
+        );
+        // Without message_id: the latest answer (C), from after_seq.
+        assert_eq!(
+            seqs(&items_to_resume(&answers, None, -1)),
+            [("C".into(), 0)]
+        );
+        assert!(items_to_resume(&answers, None, 0).is_empty());
+        // Resuming right at done: nothing is missing, nothing comes twice.
+        assert_eq!(
+            seqs(&items_to_resume(&answers, Some("B"), 2)),
+            [("C".into(), 0)]
+        );
+    }
 }

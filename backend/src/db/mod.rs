@@ -26,6 +26,7 @@ pub mod admin_audit_log;
 pub mod chat_message;
 pub mod chat_read;
 pub mod chat_session;
+pub mod chat_turn;
 pub mod file;
 pub mod guestbook_entry;
 pub mod invitation;
@@ -41,9 +42,9 @@ use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, PrimaryKeyTrait, QuerySelect, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait, sqlx::sqlite::SqliteJournalMode,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, PrimaryKeyTrait, QuerySelect, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, sqlx::sqlite::SqliteJournalMode,
 };
 use secrecy::ExposeSecret;
 
@@ -70,8 +71,30 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// Key of the PostgreSQL advisory lock that serialises start-up migrations across
+/// instances (any fixed number; this is "mocheong" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6d6f_6368_656f_6e67;
+
+/// Applies pending migrations, safely when several instances start at once on the
+/// same database. Everything runs in one transaction that first takes a database-wide
+/// lock: `pg_advisory_xact_lock` on PostgreSQL, the write lock of `BEGIN IMMEDIATE`
+/// on SQLite. The instances that wait find the work done when the lock is released
+/// (the lock goes with the transaction, so a crashed migrator frees it too). Without
+/// it two instances both see a migration pending and the second fails on the first's
+/// tables. (A future migration that cannot run inside a transaction, such as
+/// `CREATE INDEX CONCURRENTLY`, needs a release step of its own.)
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
+    let txn = begin_write(db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [MIGRATION_LOCK_KEY.into()],
+        ))
+        .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -12,6 +12,9 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub replaced_by: Option<String>,
+    /// The successor token XOR a hash of this token (hex), set at rotation: lets this
+    /// token, presented again within the reuse grace window, get the same successor.
+    pub successor_seal: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

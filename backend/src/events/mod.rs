@@ -91,6 +91,10 @@ impl EventPublisher for InProcessEvents {
 /// carry: every instance closes that user's streams after delivering it.
 pub const ACCOUNT_SUSPENDED: &str = "account.suspended";
 
+/// Sent to users who lost a page (removed as editors, the page deleted): their chat
+/// sockets leave the page's room on every instance. `data: {pageId, reason}`.
+pub const PAGE_ACCESS_REVOKED: &str = "page.access.revoked";
+
 /// The event names the SSE stream announces (modules may add more).
 pub const EVENT_TYPES: &[&str] = &[
     "rsvp.received",
@@ -102,6 +106,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "chat.reply.completed",
     ACCOUNT_SUSPENDED,
     "page.unpublished",
+    PAGE_ACCESS_REVOKED,
 ];
 
 /// Turns an event name that arrived over Redis back into the `&'static str` that

@@ -165,7 +165,8 @@ async fn get_gallery(
     responses((status = 200, body = GalleryOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 412, description = "If-Match names an older page version", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all, err)]
+// Client errors are not failures; internal ones are logged once by `error.rs`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 async fn set_gallery(
     State(state): State<AppState>,
     auth: AuthUser,

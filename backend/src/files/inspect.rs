@@ -192,36 +192,67 @@ pub struct ImageInfo {
     pub thumbnail: Option<Vec<u8>>,
 }
 
-/// The bytes claim an image type but cannot be decoded as one.
+/// Why a picture was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("the file is not a readable {kind:?} image: {reason}")]
-pub struct UndecodableImage {
-    pub kind: Kind,
-    pub reason: String,
+pub enum ImageProblem {
+    /// The bytes claim an image type but are not a whole, readable image (415).
+    #[error("the file is not a readable {kind:?} image: {reason}")]
+    Undecodable { kind: Kind, reason: String },
+    /// More pixels than allowed, seen in the header before any decoding (422).
+    #[error(
+        "the picture is {width}×{height} pixels; at most {max_megapixels} megapixels are accepted"
+    )]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        max_megapixels: u64,
+    },
 }
 
 /// Reads an image's size and makes its thumbnail. Blocking: run it off the runtime.
+///
+/// The pixel count is checked from the header before anything is decoded (a small
+/// PNG can announce 11000×11000 = 480 MB of pixels), and the decoded size bounds the
+/// decoder's allocations. A JPEG must be whole (its end marker after the scan): the
+/// decoder would otherwise fill a truncated one with grey and call it fine.
 pub fn inspect_image(
     path: &Path,
     kind: Kind,
     thumb_width: u32,
-) -> Result<ImageInfo, UndecodableImage> {
+    max_pixels: u64,
+) -> Result<ImageInfo, ImageProblem> {
     let Some(format) = kind.image_format() else {
         return Ok(ImageInfo::default());
     };
-    let fail = |e: &dyn std::fmt::Display| UndecodableImage {
+    let fail = |e: &dyn std::fmt::Display| ImageProblem::Undecodable {
         kind,
         reason: e.to_string(),
     };
+    if kind == Kind::Jpeg && !jpeg_is_whole(path).map_err(|e| fail(&e))? {
+        return Err(fail(
+            &"the file is truncated (no end of image after the scan)",
+        ));
+    }
     let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
     let mut reader = ImageReader::with_format(BufReader::new(file), format);
-    // Decompression bombs: refuse absurd sizes before allocating for them.
     let mut limits = Limits::default();
     limits.max_image_width = Some(20_000);
     limits.max_image_height = Some(20_000);
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| fail(&e))?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(ImageProblem::TooManyPixels {
+            width,
+            height,
+            max_megapixels: max_pixels.div_ceil(1_000_000),
+        });
+    }
+    // Room for the decoded picture (up to 16-bit RGBA) and the decoder's own buffers.
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(u64::from(width) * u64::from(height) * 8 + 64 * 1024 * 1024);
+    decoder.set_limits(limits).map_err(|e| fail(&e))?;
     let orientation = decoder.orientation().map_err(|e| fail(&e))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| fail(&e))?;
     img.apply_orientation(orientation);
@@ -242,6 +273,34 @@ pub fn inspect_image(
         height: Some(height),
         thumbnail,
     })
+}
+
+/// Whether a JPEG has an end-of-image marker after its first scan. The header
+/// segments are skipped by their lengths (an EXIF thumbnail has an end marker of its
+/// own); inside scan data 0xFF is always stuffed, so FF D9 there is the real end.
+fn jpeg_is_whole(path: &Path) -> std::io::Result<bool> {
+    let bytes = std::fs::read(path)?;
+    let mut at = 2; // after SOI
+    loop {
+        let Some(&[0xFF, marker]) = bytes.get(at..at + 2) else {
+            return Ok(false);
+        };
+        match marker {
+            0xFF => at += 1, // fill byte
+            0xD8 | 0x01 | 0xD0..=0xD7 => at += 2,
+            _ => {
+                let Some(len) = bytes.get(at + 2..at + 4) else {
+                    return Ok(false);
+                };
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                if marker == 0xDA {
+                    let scan = bytes.get(at + 2 + len..).unwrap_or_default();
+                    return Ok(scan.windows(2).any(|w| w == [0xFF, 0xD9]));
+                }
+                at += 2 + len;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -284,6 +343,93 @@ mod tests {
             check_type(b"MZ\x90\0", Purpose::Attachment, None, "cat.jpg"),
             Err(TypeProblem::Unsupported)
         );
+    }
+
+    fn encoded(format: ImageFormat) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(120, 90, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 13 % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    fn inspect_bytes(bytes: &[u8], kind: Kind) -> Result<ImageInfo, ImageProblem> {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), bytes).unwrap();
+        inspect_image(tmp.path(), kind, 64, 50_000_000)
+    }
+
+    #[test]
+    fn whole_pictures_pass_and_truncated_ones_are_undecodable() {
+        for (format, kind) in [
+            (ImageFormat::Jpeg, Kind::Jpeg),
+            (ImageFormat::Png, Kind::Png),
+            (ImageFormat::Gif, Kind::Gif),
+            (ImageFormat::WebP, Kind::Webp),
+        ] {
+            let bytes = encoded(format);
+            let info = inspect_bytes(&bytes, kind).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert_eq!((info.width, info.height), (Some(120), Some(90)));
+            let cut = &bytes[..bytes.len() * 4 / 10];
+            assert!(
+                matches!(
+                    inspect_bytes(cut, kind),
+                    Err(ImageProblem::Undecodable { .. })
+                ),
+                "a truncated {kind:?} passed"
+            );
+        }
+    }
+
+    /// A PNG that announces 11000×11000 pixels and holds none: refused from its header.
+    #[test]
+    fn pixel_floods_are_refused_before_decoding() {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            let crc = crc32(&out[start..]);
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&11_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&11_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+        chunk(&mut png, b"IHDR", &ihdr);
+        // The start of the pixel data: an empty zlib stream, far too short to decode.
+        chunk(
+            &mut png,
+            b"IDAT",
+            &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        );
+        chunk(&mut png, b"IEND", &[]);
+        match inspect_bytes(&png, Kind::Png) {
+            Err(ImageProblem::TooManyPixels { width, height, .. }) => {
+                assert_eq!((width, height), (11_000, 11_000))
+            }
+            other => panic!("expected TooManyPixels, got {other:?}"),
+        }
     }
 
     #[test]

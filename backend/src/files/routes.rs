@@ -204,7 +204,8 @@ async fn notify_uploaded(state: &AppState, row: &file::Model) -> Result<()> {
     responses((status = 201, body = FileOut), (status = 403, body = ErrorBody, description = "quota_exceeded"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody, description = "storage_unavailable")))]
-#[tracing::instrument(skip_all, err)]
+// Client errors are not failures; internal ones are logged once by `error.rs`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 async fn upload_file(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -343,7 +344,8 @@ pub struct PresignOut {
     responses((status = 201, body = PresignOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-#[tracing::instrument(skip_all, err)]
+// Client errors are not failures; internal ones are logged once by `error.rs`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 async fn presign_upload(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -435,7 +437,8 @@ fn magic_of(kind: Kind) -> Vec<u8> {
     params(("id" = String, Path)),
     responses((status = 200, body = FileOut), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-#[tracing::instrument(skip_all, err)]
+// Client errors are not failures; internal ones are logged once by `error.rs`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 async fn complete_upload(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -583,7 +586,8 @@ pub struct DeleteOut {
 /// object and the row are removed together.
 #[utoipa::path(delete, path = "/{id}", tag = "files", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 202, body = DeleteOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip_all, err)]
+// Client errors are not failures; internal ones are logged once by `error.rs`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 async fn delete_file(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -647,6 +651,7 @@ async fn delete_file(
 #[into_params(parameter_in = Query)]
 pub struct SignedQuery {
     /// `original` (default) or `thumb`.
+    #[param(inline)]
     pub variant: Option<Variant>,
     /// Expiry, unix seconds.
     pub exp: i64,

@@ -397,23 +397,33 @@ impl Spooler {
     }
 }
 
-/// Runs the image inspection off the async runtime.
+/// Runs the image inspection off the async runtime, at most as many at once as the
+/// decode gate lets through (503 `busy` beyond its queue).
 pub async fn inspect(
     state: &AppState,
     spooled: &Spooled,
     kind: Kind,
 ) -> Result<super::inspect::ImageInfo> {
+    use super::inspect::ImageProblem;
     let path = spooled.path().to_owned();
     let width = state.cfg.files.thumb_width;
-    tokio::task::spawn_blocking(move || super::inspect::inspect_image(&path, kind, width))
-        .await
-        .map_err(Error::internal)?
-        .map_err(|e| {
-            Error::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_image",
-                e.to_string(),
-            )
-            .with_field("file")
-        })
+    let max_pixels = state.cfg.files.max_image_pixels;
+    let pass = state.decodes.enter().await?;
+    tokio::task::spawn_blocking(move || {
+        let _pass = pass;
+        super::inspect::inspect_image(&path, kind, width, max_pixels)
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| {
+        let (status, code) = match e {
+            ImageProblem::Undecodable { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_image")
+            }
+            ImageProblem::TooManyPixels { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "image_too_large")
+            }
+        };
+        Error::new(status, code, e.to_string()).with_field("file")
+    })
 }

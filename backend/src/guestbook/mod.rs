@@ -116,7 +116,7 @@ async fn post_entry(
             "name and message must not be blank",
         ));
     }
-    let hash = password::hash(input.password).await?;
+    let hash = password::hash(&state.argon2, input.password).await?;
     let saved = entry::ActiveModel {
         id: Set(new_id()),
         page_id: Set(page.id.clone()),
@@ -185,7 +185,13 @@ async fn delete_own_entry(
         .one(&state.db)
         .await?
         .ok_or_else(|| Error::not_found("guestbook entry"))?;
-    if !password::verify(input.password, Some(found.password_hash.clone())).await? {
+    if !password::verify(
+        &state.argon2,
+        input.password,
+        Some(found.password_hash.clone()),
+    )
+    .await?
+    {
         return Err(Error::forbidden("the password does not match").into_code("wrong_password"));
     }
     entry::Entity::delete_by_id(found.id)

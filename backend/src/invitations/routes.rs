@@ -1,4 +1,4 @@
-use axum::{Json, body::Bytes, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode};
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -14,7 +14,7 @@ use crate::{
     auth::AuthUser,
     db::{begin_write, invitation, new_id, page::Side},
     error::{Error, ErrorBody, Result},
-    extract::{Path, Query, ValidatedJson},
+    extract::{Path, Query, RawBody, ValidatedJson},
     pages::access::{Need, load_page},
     pagination::{PageParams, Paginated, paginate},
     state::AppState,
@@ -162,7 +162,7 @@ async fn import_invitations_csv(
     auth: AuthUser,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<BulkOut>)> {
     let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
     let is_csv = headers

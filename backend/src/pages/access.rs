@@ -86,3 +86,17 @@ pub async fn members<C: ConnectionTrait>(db: &C, page: &page::Model) -> Result<V
     );
     Ok(ids)
 }
+
+/// Tells every instance that `users` lost the page: their chat sockets leave its room.
+pub fn access_revoked(
+    state: &crate::state::AppState,
+    page_id: &str,
+    users: Vec<String>,
+    reason: &str,
+) {
+    state.events.publish(crate::events::DomainEvent::new(
+        crate::events::PAGE_ACCESS_REVOKED,
+        users,
+        serde_json::json!({"pageId": page_id, "reason": reason}),
+    ));
+}

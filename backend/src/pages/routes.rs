@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
 use super::{
-    access::{Access, Need, access_of, load_page, members},
+    access::{Access, Need, access_of, access_revoked, load_page, members},
     context::build_wedding_context,
     dto::{DEFAULT_THEME, DEFAULT_TIME_ZONE, PageIn, PageOut, PagePatch},
     version::{self, IfMatch},
@@ -233,7 +233,11 @@ async fn delete_page(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
-    page::Entity::delete_by_id(page.id).exec(&state.db).await?;
+    let lost = members(&state.db, &page).await?;
+    page::Entity::delete_by_id(page.id.clone())
+        .exec(&state.db)
+        .await?;
+    access_revoked(&state, &page.id, lost, "page_deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -385,13 +389,14 @@ async fn remove_editor(
 ) -> Result<StatusCode> {
     let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
     let res = page_editor::Entity::delete_many()
-        .filter(page_editor::Column::PageId.eq(page.id))
-        .filter(page_editor::Column::UserId.eq(user_id))
+        .filter(page_editor::Column::PageId.eq(page.id.clone()))
+        .filter(page_editor::Column::UserId.eq(user_id.clone()))
         .exec(&state.db)
         .await?;
     if res.rows_affected == 0 {
         return Err(Error::not_found("editor"));
     }
+    access_revoked(&state, &page.id, vec![user_id], "editor_removed");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,7 +5,7 @@
 //! `v1,<base64>` entries, any of which may match. It is checked on the raw bytes,
 //! before any JSON parsing, and the timestamp must be within five minutes of now.
 
-use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use axum::{Json, extract::State, http::HeaderMap};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
@@ -18,6 +18,7 @@ use super::service;
 use crate::{
     db::{payment, payment_webhook},
     error::{Error, ErrorBody, Result},
+    extract::RawBody,
     state::AppState,
 };
 
@@ -128,7 +129,7 @@ pub struct WebhookOut {
 pub async fn receive_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<WebhookOut>> {
     let cfg = service::portone_config(&state)?;
     let key = cfg

@@ -298,7 +298,8 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family() {
         )
         .await,
     );
-    // The attacker replays the first token...
+    // The attacker replays the first token after the reuse grace window...
+    pretend_rotations_are_old(&app, &s.user_id).await;
     let body = app
         .post(
             "/api/auth/refresh",
@@ -335,20 +336,152 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family() {
     .await;
 }
 
+/// Moves every rotation of the user's tokens an hour into the past: past the reuse
+/// grace window, without the test waiting for it.
+async fn pretend_rotations_are_old(app: &TestApp, user_id: &str) {
+    use backend::db::refresh_token;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    refresh_token::Entity::update_many()
+        .col_expr(
+            refresh_token::Column::RevokedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+        )
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .filter(refresh_token::Column::ReplacedBy.is_not_null())
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+}
+
+async fn refresh_status(app: &TestApp, token: &str) -> (u16, Value) {
+    let res = app
+        .http
+        .post(format!("{}/api/auth/refresh", app.base))
+        .json(&json!({"refreshToken": token}))
+        .send()
+        .await
+        .expect("request sent");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test]
-async fn concurrent_use_of_one_refresh_token_succeeds_once() {
+async fn concurrent_refreshes_of_one_token_share_one_successor() {
+    // Two tabs (here four) holding the same stored token refresh at the same moment.
     let app = TestApp::spawn().await;
     let s = app.register().await;
-    let send = || {
-        app.http
-            .post(format!("{}/api/auth/refresh", app.base))
-            .json(&json!({"refreshToken": s.refresh}))
-            .send()
-    };
-    let (a, b) = tokio::join!(send(), send());
-    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    let outs = futures::future::join_all((0..4).map(|_| refresh_status(&app, &s.refresh))).await;
+    for (status, body) in &outs {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let successors: Vec<&str> = outs
+        .iter()
+        .map(|(_, b)| b["refreshToken"].as_str().unwrap())
+        .collect();
+    assert!(
+        successors.iter().all(|t| *t == successors[0]),
+        "{successors:?}"
+    );
+    assert_ne!(successors[0], s.refresh);
+    // The session lives on: the shared successor rotates normally and every tab's
+    // access token works.
+    for (_, body) in &outs {
+        app.get("/api/auth/me", body["accessToken"].as_str(), 200)
+            .await;
+    }
+    let next = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": successors[0]}),
+            200,
+        )
+        .await;
+    app.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": next["refreshToken"]}),
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_late_tab_within_the_grace_window_gets_the_live_token() {
+    let app = TestApp::spawn().await;
+    let s = app.register().await;
+    let r1 = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": s.refresh}),
+            200,
+        )
+        .await;
+    let r2 = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": r1["refreshToken"]}),
+            200,
+        )
+        .await;
+    // The other tab still holds the first token: it joins the session where it is now.
+    let late = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": s.refresh}),
+            200,
+        )
+        .await;
+    assert_eq!(late["refreshToken"], r2["refreshToken"]);
+    app.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": r2["refreshToken"]}),
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn grace_window_does_not_outlive_logout_or_its_length() {
+    let app = TestApp::spawn().await;
+    // Logout within the window ends the session for the rotated token too.
+    let s = app.register().await;
+    let r1 = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": s.refresh}),
+            200,
+        )
+        .await;
+    app.post(
+        "/api/auth/logout",
+        None,
+        json!({"refreshToken": r1["refreshToken"]}),
+        204,
+    )
+    .await;
+    let (status, body) = refresh_status(&app, &s.refresh).await;
+    assert_eq!((status, error_code(&body)), (401, "invalid_refresh_token"));
+
+    // With the window off (0 s), the second of two concurrent uses is reuse: one
+    // succeeds and the family, the winner's token included, is revoked.
+    let strict = TestApp::spawn_with(&[("REFRESH_REUSE_GRACE_SECS", "0")]).await;
+    let s = strict.register().await;
+    let (a, b) = tokio::join!(
+        refresh_status(&strict, &s.refresh),
+        refresh_status(&strict, &s.refresh)
+    );
+    let mut statuses = [a.0, b.0];
     statuses.sort();
     assert_eq!(statuses, [200, 401]);
+    let winner = if a.0 == 200 { a.1 } else { b.1 };
+    let (status, _) = refresh_status(&strict, winner["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]

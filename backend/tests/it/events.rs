@@ -417,14 +417,15 @@ async fn tickets_work_once_without_redis() {
     assert_eq!(res.status(), 401);
 }
 
-/// A throwaway Redis of this test only, so restarting it disturbs nobody.
-struct OwnRedis {
+/// A throwaway Redis of this test only, so restarting it disturbs nobody (also used
+/// by the readiness tests).
+pub(crate) struct OwnRedis {
     port: u16,
     child: Child,
 }
 
 impl OwnRedis {
-    fn start_on(port: u16) -> Self {
+    pub(crate) fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -437,7 +438,7 @@ impl OwnRedis {
         redis
     }
 
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -456,11 +457,11 @@ impl OwnRedis {
         panic!("redis-server did not start on port {}", self.port);
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -26,12 +26,12 @@ use crate::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Local,
     S3,
 }
 
-pub const BOTH: [Backend; 2] = [Backend::Local, Backend::S3];
+pub(crate) const BOTH: [Backend; 2] = [Backend::Local, Backend::S3];
 
 fn s3_endpoint() -> String {
     std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
@@ -48,7 +48,7 @@ fn bucket() -> &'static str {
     })
 }
 
-pub async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let local_dir = std::env::temp_dir()
         .join(format!("mocheong-files-{}", ulid::Ulid::new()))
         .display()
@@ -72,7 +72,7 @@ pub async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(&vars).await
 }
 
-fn picture(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
+pub(crate) fn picture(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     // A gradient, so the JPEG encoder has real content to compress.
     let img = ImageBuffer::from_fn(width, height, |x, y| {
         Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
@@ -82,7 +82,7 @@ fn picture(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-pub fn jpeg() -> Vec<u8> {
+pub(crate) fn jpeg() -> Vec<u8> {
     picture(800, 600, ImageFormat::Jpeg)
 }
 
@@ -93,7 +93,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Posts a multipart form and asserts the status.
-async fn send_form(app: &TestApp, token: &str, form: Form, expect: u16) -> Value {
+pub(crate) async fn send_form(app: &TestApp, token: &str, form: Form, expect: u16) -> Value {
     let res = app
         .http
         .post(format!("{}/api/files", app.base))
@@ -108,7 +108,7 @@ async fn send_form(app: &TestApp, token: &str, form: Form, expect: u16) -> Value
     body
 }
 
-fn form(purpose: &str, name: &str, mime: &str, bytes: Vec<u8>) -> Form {
+pub(crate) fn form(purpose: &str, name: &str, mime: &str, bytes: Vec<u8>) -> Form {
     Form::new().text("purpose", purpose.to_owned()).part(
         "file",
         Part::bytes(bytes)
@@ -118,7 +118,7 @@ fn form(purpose: &str, name: &str, mime: &str, bytes: Vec<u8>) -> Form {
     )
 }
 
-pub async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     who: &Session,
     purpose: &str,

@@ -1,6 +1,9 @@
 use std::net::TcpListener as StdListener;
 
-use crate::common::{TestApp, error_code, redis_url};
+use crate::{
+    common::{TestApp, error_code, redis_url},
+    events::OwnRedis,
+};
 
 #[tokio::test]
 async fn live_and_ready_on_the_embedded_defaults() {
@@ -22,8 +25,10 @@ async fn ready_checks_redis_when_configured() {
     assert_eq!(ready["checks"]["redis"]["status"], "up");
 }
 
+/// The worker (or the whole agent-manager) being down is an AI outage, not a reason
+/// to take the instance out of the load balancer: 200, `degraded`, the agent `down`.
 #[tokio::test]
-async fn ready_is_503_when_a_configured_dependency_is_down() {
+async fn ready_stays_200_with_the_agent_manager_down() {
     // A port that was free a moment ago: nothing answers there.
     let port = StdListener::bind("127.0.0.1:0")
         .unwrap()
@@ -32,10 +37,40 @@ async fn ready_is_503_when_a_configured_dependency_is_down() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let app = TestApp::spawn_with(&[("AGENT_MANAGER_URL", &url)]).await;
+    let ready = app.get("/health/ready", None, 200).await;
+    assert_eq!(ready["status"], "degraded");
+    assert_eq!(ready["checks"]["database"]["status"], "up");
+    let agent = &ready["checks"]["agentManager"];
+    assert_eq!(agent["status"], "down");
+    assert_eq!(agent["critical"], false);
+    assert!(
+        agent.get("error").is_none(),
+        "anonymous callers get no internals: {ready}"
+    );
+    // An admin sees why.
+    let admin = app.admin().await;
+    let ready = app.get("/health/ready", Some(&admin.access), 200).await;
+    assert!(
+        ready["checks"]["agentManager"]["error"].is_string(),
+        "{ready}"
+    );
+    // A signed-in non-admin does not.
+    let user = app.register().await;
+    let ready = app.get("/health/ready", Some(&user.access), 200).await;
+    assert!(ready["checks"]["agentManager"].get("error").is_none());
+}
+
+#[tokio::test]
+async fn ready_is_503_when_redis_is_down() {
+    let mut redis = OwnRedis::start();
+    let app = TestApp::spawn_with(&[("REDIS_URL", &redis.url())]).await;
+    assert_eq!(app.get("/health/ready", None, 200).await["status"], "ok");
+    redis.stop();
     let ready = app.get("/health/ready", None, 503).await;
     assert_eq!(ready["status"], "unavailable");
-    assert_eq!(ready["checks"]["database"]["status"], "up");
-    assert_eq!(ready["checks"]["agentManager"]["status"], "down");
+    assert_eq!(ready["checks"]["redis"]["status"], "down");
+    assert_eq!(ready["checks"]["redis"]["critical"], true);
+    assert!(ready["checks"]["redis"].get("error").is_none());
     // Liveness does not depend on anything.
     app.get("/health/live", None, 200).await;
 }

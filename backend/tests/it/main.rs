@@ -5,16 +5,23 @@
 mod common;
 
 mod admin;
+mod admission;
 mod auth;
 mod chat;
+mod chat_rate_limit;
+mod cors;
 mod dashboard;
 mod events;
 mod fake_portone;
 mod files;
 mod guests;
+mod hardening;
 mod health;
+mod metrics;
+mod openapi;
 mod page_access;
 mod page_inputs;
 mod pages;
 mod payments;
 mod public_images;
+mod startup;

@@ -1,0 +1,63 @@
+//! The per-user chat limit holds across instances: two limiters with their own Redis
+//! connections (as two backend instances have) share one window per user.
+
+use backend::chat::rate_limit::ChatRateLimit;
+use redis::aio::ConnectionManager;
+
+use crate::common::redis_url;
+
+async fn connection() -> ConnectionManager {
+    let client = redis::Client::open(redis_url()).expect("TEST_REDIS_URL parses");
+    ConnectionManager::new(client)
+        .await
+        .expect("Redis reachable at TEST_REDIS_URL")
+}
+
+#[tokio::test]
+async fn two_instances_share_one_limit_per_user() {
+    let instance_1 = ChatRateLimit::new(3, Some(connection().await));
+    let instance_2 = ChatRateLimit::new(3, Some(connection().await));
+    let user = format!("it-rate-{}", ulid::Ulid::new());
+
+    assert!(instance_1.allow(&user).await);
+    assert!(instance_2.allow(&user).await);
+    assert!(instance_1.allow(&user).await);
+    // the fourth message in the minute is refused whichever instance takes it
+    assert!(!instance_2.allow(&user).await);
+    assert!(!instance_1.allow(&user).await);
+
+    // another user has a window of their own
+    let other = format!("it-rate-{}", ulid::Ulid::new());
+    assert!(instance_2.allow(&other).await);
+
+    let mut conn = connection().await;
+    let counted: u64 = redis::cmd("ZCARD")
+        .arg(format!("chat:rate:{user}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(counted, 3, "refused messages are not counted");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("chat:rate:{user}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "the window key expires: {ttl}");
+    let _: () = redis::cmd("DEL")
+        .arg(format!("chat:rate:{user}"))
+        .arg(format!("chat:rate:{other}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_redis_each_instance_limits_on_its_own() {
+    let instance_1 = ChatRateLimit::new(2, None);
+    let instance_2 = ChatRateLimit::new(2, None);
+    let user = "it-rate-local";
+    assert!(instance_1.allow(user).await);
+    assert!(instance_1.allow(user).await);
+    assert!(!instance_1.allow(user).await);
+    assert!(instance_2.allow(user).await);
+}
