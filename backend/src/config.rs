@@ -49,6 +49,9 @@ pub struct Config {
     pub public_write_rate_per_ip_page: u32,
     pub public_write_rate_per_invitation: u32,
     pub guestbook_delete_rate_per_entry: u32,
+    /// Origin of the guests' web app, for share previews and calendar links
+    /// (`<origin>/p/<slug>`); empty makes those links root-relative.
+    pub public_web_base_url: String,
     /// How often batched public page views are written to the database.
     pub view_flush_interval: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
@@ -210,6 +213,7 @@ impl fmt::Debug for Config {
                 "guestbook_delete_rate_per_entry",
                 &self.guestbook_delete_rate_per_entry,
             )
+            .field("public_web_base_url", &self.public_web_base_url)
             .field("trust_proxy", &self.trust_proxy)
             .field("redis", &self.redis_url.as_ref().map(|_| "[configured]"))
             .field("agent_manager_url", &self.agent_manager_url)
@@ -476,6 +480,10 @@ impl Config {
             public_write_rate_per_ip_page,
             public_write_rate_per_invitation,
             guestbook_delete_rate_per_entry,
+            public_web_base_url: r
+                .get("PUBLIC_WEB_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
             view_flush_interval: Duration::from_millis(
                 r.parse("VIEW_FLUSH_INTERVAL_MS", 10_000u64).max(10),
             ),

@@ -174,4 +174,3 @@ async fn evict_from_room(
         tracing::info!(sid = %socket.id, room, "socket removed from a room it lost access to");
     }
 }
-

@@ -15,6 +15,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_public_page))
+        .merge(super::share::router())
         .merge(crate::files::public_images::public_router())
 }
 
