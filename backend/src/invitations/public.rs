@@ -78,13 +78,19 @@ async fn get_invitation(
         .map(RsvpOut::from);
     state.views.record(&page.id);
     let gallery = crate::files::public_gallery_items(&state, &page.gallery.0).await?;
+    let cover = crate::files::public_gallery_items(&state, page.cover_file_id.as_slice())
+        .await?
+        .pop();
     Ok(Json(PersonalInvitationOut {
         guest: GuestOut {
             name: inv.guest_name,
             side: inv.side,
             group: inv.group_name,
         },
-        page: PublicPageOut::new(page, gallery),
+        page: PublicPageOut {
+            cover,
+            ..PublicPageOut::new(page, gallery)
+        },
         rsvp: answer,
     }))
 }

@@ -41,5 +41,11 @@ async fn get_public_page(
     let page = find_published(&state.db, &slug).await?;
     state.views.record(&page.id);
     let gallery = crate::files::public_gallery_items(&state, &page.gallery.0).await?;
-    Ok(Json(PublicPageOut::new(page, gallery)))
+    let cover = crate::files::public_gallery_items(&state, page.cover_file_id.as_slice())
+        .await?
+        .pop();
+    Ok(Json(PublicPageOut {
+        cover,
+        ..PublicPageOut::new(page, gallery)
+    }))
 }

@@ -146,3 +146,73 @@ async fn published_pictures_have_stable_immutable_links() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_cover_is_shown_on_the_page_and_in_the_share_preview() {
+    let app = spawn(
+        crate::files::Backend::Local,
+        &[("FILES_PUBLIC_BASE_URL", "https://api.example.com")],
+    )
+    .await;
+    let owner = app.register().await;
+    let stranger = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let (id, slug) = (page["id"].as_str().unwrap(), page["slug"].as_str().unwrap());
+    let cover = upload(&app, &owner, "cover", "c.jpg", "image/jpeg", jpeg()).await;
+    let cover_id = cover["id"].as_str().unwrap();
+    let theirs = upload(&app, &stranger, "cover", "x.jpg", "image/jpeg", jpeg()).await;
+
+    let url = format!("/api/pages/{id}/cover");
+    app.call(
+        reqwest::Method::PUT,
+        &url,
+        Some(&owner.access),
+        Some(json!({"fileId": theirs["id"]})),
+        404,
+    )
+    .await;
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            &url,
+            Some(&owner.access),
+            Some(json!({"fileId": cover_id})),
+            200,
+        )
+        .await;
+    assert_eq!(set["coverFileId"], cover_id);
+    let owner_view = app
+        .get(&format!("/api/pages/{id}"), Some(&owner.access), 200)
+        .await;
+    assert_eq!(owner_view["coverFileId"], cover_id);
+
+    let public = app
+        .get(&format!("/api/public/pages/{slug}"), None, 200)
+        .await;
+    let cover_url = public["cover"]["url"].as_str().unwrap();
+    assert!(cover_url.starts_with("https://api.example.com/api/public/images/"));
+    let share = app
+        .get(&format!("/api/public/pages/{slug}/share"), None, 200)
+        .await;
+    assert_eq!(share["imageUrl"], cover_url);
+    let served = app
+        .http
+        .get(cover_url.replace("https://api.example.com", &app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+
+    app.call(
+        reqwest::Method::PUT,
+        &url,
+        Some(&owner.access),
+        Some(json!({"fileId": null})),
+        200,
+    )
+    .await;
+    let public = app
+        .get(&format!("/api/public/pages/{slug}"), None, 200)
+        .await;
+    assert!(public["cover"].is_null());
+}
