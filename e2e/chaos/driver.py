@@ -69,7 +69,14 @@ class User:
         return mid in self.resolved or any(i["type"] in ("done", "error") for i in self.view(mid))
 
     def outstanding(self) -> list[str]:
-        return sorted(m for m in self.accepted if m not in self.given_up and not self.ended(m))
+        """Answers not complete yet: not ended, or ended with a seq missing (live items are
+        at-most-once; a socket that joined a moment late misses some -- resume has them)."""
+        return sorted(
+            m
+            for m in self.accepted
+            if m not in self.given_up
+            and (not self.ended(m) or (m not in self.resolved and _has_gap(self.view(m))))
+        )
 
     # --- acting -----------------------------------------------------------------------------
     def _connect(self) -> None:

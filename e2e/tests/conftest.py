@@ -12,6 +12,9 @@ from .stack import BACKEND_BIN, JWT_SECRET, Stack
 def stack():
     s = Stack()
     s.database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite://{s.workdir}/e2e.db?mode=rwc"
+    # These tests inject answers for questions no worker answers: a loaded machine must
+    # not fail those turns first. The turn deadlines are the chaos suite's (e2e/chaos).
+    s.backend_env = {"CHAT_FIRST_ITEM_TIMEOUT_MS": "120000"}
     try:
         s.start_agent()
         # One after the other: the first applies the migrations.

@@ -2,6 +2,7 @@
 agent-manager API and Celery worker (offline model), Redis, and the database."""
 
 import json
+import signal
 import time
 import uuid
 
@@ -195,17 +196,28 @@ def test_same_client_msg_id_is_stored_once(stack, couple, clients, api):
 
 def _pending_question(stack, couple, clients):
     """A stored user message whose answer has not been written: it was handed off onto a
-    Celery queue no worker reads, so it stays pending until its first-item deadline."""
+    Celery queue no worker reads, so it stays pending until its first-item deadline.
+
+    Every instance's outbox dispatcher may hand off any instance's message, so the two
+    regular instances are paused until the quiet one has handed this one off; otherwise
+    one of them could hand it to the real agent first."""
     owner, _, page = couple
     nobody = f"{stack.queue}-nobody-{uuid.uuid4().hex[:6]}"
     quiet = stack.start_backend(
         "backend-quiet", AGENT_HANDOFF="celery", AGENT_MANAGER_URL="", AGENT_QUEUE=nobody
     )
-    c = clients(quiet.base, owner["token"]).connect()
-    info = join(c, page)
-    mid = ask(c, "question")
-    r = redis.Redis.from_url(REDIS_URL)
-    _eventually(lambda: r.llen(nobody) >= 1, "handed off to the unread queue")
+    regular = [stack.b1.proc.popen, stack.b2.proc.popen]
+    for p in regular:
+        p.send_signal(signal.SIGSTOP)
+    try:
+        c = clients(quiet.base, owner["token"]).connect()
+        info = join(c, page)
+        mid = ask(c, "question")
+        r = redis.Redis.from_url(REDIS_URL)
+        _eventually(lambda: r.llen(nobody) >= 1, "handed off to the unread queue")
+    finally:
+        for p in regular:
+            p.send_signal(signal.SIGCONT)
     quiet.proc.stop()
     return owner, info["session_id"], mid
 

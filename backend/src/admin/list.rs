@@ -49,6 +49,7 @@ pub struct SortParams {
     /// A field of this list's whitelist (see each list); the list's default when absent.
     pub sort: Option<String>,
     /// `asc` or `desc` (default).
+    #[param(inline)]
     pub order: Option<SortOrder>,
 }
 
