@@ -49,6 +49,14 @@ pub struct Config {
     /// Public reads / writes allowed per minute per client IP.
     pub public_read_rate_per_ip: u32,
     pub public_write_rate_per_ip: u32,
+    /// Public writes per minute per client IP on one page (a venue's guests share an
+    /// address), per invitation code, and guestbook deletions per entry.
+    pub public_write_rate_per_ip_page: u32,
+    pub public_write_rate_per_invitation: u32,
+    pub guestbook_delete_rate_per_entry: u32,
+    /// Origin of the guests' web app, for share previews and calendar links
+    /// (`<origin>/p/<slug>`); empty makes those links root-relative.
+    pub public_web_base_url: String,
     /// How often batched public page views are written to the database.
     pub view_flush_interval: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
@@ -198,6 +206,19 @@ impl fmt::Debug for Config {
             .field("login_rate_per_ip", &self.login_rate_per_ip)
             .field("public_read_rate_per_ip", &self.public_read_rate_per_ip)
             .field("public_write_rate_per_ip", &self.public_write_rate_per_ip)
+            .field(
+                "public_write_rate_per_ip_page",
+                &self.public_write_rate_per_ip_page,
+            )
+            .field(
+                "public_write_rate_per_invitation",
+                &self.public_write_rate_per_invitation,
+            )
+            .field(
+                "guestbook_delete_rate_per_entry",
+                &self.guestbook_delete_rate_per_entry,
+            )
+            .field("public_web_base_url", &self.public_web_base_url)
             .field("trust_proxy", &self.trust_proxy)
             .field("redis", &self.redis_url.as_ref().map(|_| "[configured]"))
             .field("agent_manager_url", &self.agent_manager_url)
@@ -304,8 +325,17 @@ impl Config {
         }
         let login_rate_per_ip = r.parse("LOGIN_RATE_PER_IP", 30u32);
         let public_read_rate_per_ip = r.parse("PUBLIC_READ_RATE_PER_IP", 120u32);
-        let public_write_rate_per_ip = r.parse("PUBLIC_WRITE_RATE_PER_IP", 10u32);
-        if login_rate_per_ip == 0 || public_read_rate_per_ip == 0 || public_write_rate_per_ip == 0 {
+        let public_write_rate_per_ip = r.parse("PUBLIC_WRITE_RATE_PER_IP", 120u32);
+        let public_write_rate_per_ip_page = r.parse("PUBLIC_WRITE_RATE_PER_IP_PAGE", 60u32);
+        let public_write_rate_per_invitation = r.parse("PUBLIC_WRITE_RATE_PER_INVITATION", 10u32);
+        let guestbook_delete_rate_per_entry = r.parse("GUESTBOOK_DELETE_RATE_PER_ENTRY", 5u32);
+        if login_rate_per_ip == 0
+            || public_read_rate_per_ip == 0
+            || public_write_rate_per_ip == 0
+            || public_write_rate_per_ip_page == 0
+            || public_write_rate_per_invitation == 0
+            || guestbook_delete_rate_per_entry == 0
+        {
             r.fail("rate limits must be positive".into());
         }
         let log_format = match r.get("LOG_FORMAT").as_deref() {
@@ -461,6 +491,13 @@ impl Config {
             argon2_queue: r.parse("ARGON2_QUEUE", 32usize),
             public_read_rate_per_ip,
             public_write_rate_per_ip,
+            public_write_rate_per_ip_page,
+            public_write_rate_per_invitation,
+            guestbook_delete_rate_per_entry,
+            public_web_base_url: r
+                .get("PUBLIC_WEB_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
             view_flush_interval: Duration::from_millis(
                 r.parse("VIEW_FLUSH_INTERVAL_MS", 10_000u64).max(10),
             ),

@@ -75,6 +75,9 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         public_read: KeyedLimiter::per_minute(cfg.public_read_rate_per_ip),
         public_write: KeyedLimiter::per_minute(cfg.public_write_rate_per_ip),
         editor_invites: KeyedLimiter::per_hour(cfg.editor_invites_per_hour),
+        public_write_page: KeyedLimiter::per_minute(cfg.public_write_rate_per_ip_page),
+        public_write_invitation: KeyedLimiter::per_minute(cfg.public_write_rate_per_invitation),
+        guestbook_delete_entry: KeyedLimiter::per_minute(cfg.guestbook_delete_rate_per_entry),
     });
     spawn_cleanup(&limiters, shutdown.clone());
     let views = Arc::new(ViewCounter::default());

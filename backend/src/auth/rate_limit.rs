@@ -131,10 +131,17 @@ pub struct Limiters {
     pub login_ip: KeyedLimiter<IpAddr>,
     /// Public reads (page views, invitation lookups) per client IP.
     pub public_read: KeyedLimiter<IpAddr>,
-    /// Public writes (RSVPs, guestbook posts and deletions) per client IP.
+    /// Public writes (RSVPs, guestbook posts and deletions) per client IP, all pages
+    /// together: generous, since a venue's guests may share one address.
     pub public_write: KeyedLimiter<IpAddr>,
     /// Editor invitations per page owner (each one could probe an e-mail address).
     pub editor_invites: KeyedLimiter<String>,
+    /// Public writes per client IP on one page (see docs/api.md).
+    pub public_write_page: KeyedLimiter<(IpAddr, String)>,
+    /// RSVP answers per invitation code: one guest's link, whatever the address.
+    pub public_write_invitation: KeyedLimiter<String>,
+    /// Guestbook deletion attempts per entry: caps password guessing from many addresses.
+    pub guestbook_delete_entry: KeyedLimiter<String>,
 }
 
 /// Drops idle keys once a minute until shutdown.
@@ -151,6 +158,9 @@ pub fn spawn_cleanup(limiters: &Arc<Limiters>, shutdown: CancellationToken) {
                     limiters.public_read.retain_recent();
                     limiters.public_write.retain_recent();
                     limiters.editor_invites.retain_recent();
+                    limiters.public_write_page.retain_recent();
+                    limiters.public_write_invitation.retain_recent();
+                    limiters.guestbook_delete_entry.retain_recent();
                 }
             }
         }

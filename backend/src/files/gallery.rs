@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::service::file_urls;
+use super::{public_images, service::file_urls, signing::Variant};
 use crate::{
     auth::AuthUser,
     db::{
@@ -34,7 +34,9 @@ use crate::{
 pub const MAX_GALLERY: usize = 60;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_gallery, set_gallery))
+    OpenApiRouter::new()
+        .routes(routes!(get_gallery, set_gallery))
+        .routes(routes!(set_cover))
 }
 
 /// One picture as a page shows it.
@@ -42,7 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct GalleryItem {
     pub id: String,
-    /// Full-size picture (expiring link).
+    /// Full-size picture: an expiring link for the owner's view; on the public page a
+    /// stable link cacheable for a year.
     pub url: String,
     /// About 480 px wide JPEG; the original when it is already small or cannot be
     /// decoded on the server (HEIC).
@@ -77,6 +80,49 @@ pub async fn gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<Galle
                 height: row.height,
             });
         }
+    }
+    Ok(items)
+}
+
+/// The gallery as guests get it: stable, cacheable links (see
+/// [`super::public_images`]) instead of expiring ones. A file stored without a
+/// content hash keeps a signed link.
+pub async fn public_gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<GalleryItem>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: HashMap<String, file::Model> = file::Entity::find()
+        .filter(file::Column::Id.is_in(ids.to_vec()))
+        .filter(file::Column::Status.eq(FileStatus::Ready))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|f| (f.id.clone(), f))
+        .collect();
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(row) = rows.get(id) else { continue };
+        let url = public_images::image_url(&state.cfg, row, Variant::Original);
+        let (url, thumb_url) = match url {
+            Some(url) => {
+                let thumb = match row.thumb_key {
+                    Some(_) => public_images::image_url(&state.cfg, row, Variant::Thumb),
+                    None => None,
+                };
+                (url.clone(), thumb.unwrap_or(url))
+            }
+            None => {
+                let urls = file_urls(state, row).await?;
+                (urls.url, urls.thumb_url)
+            }
+        };
+        items.push(GalleryItem {
+            id: row.id.clone(),
+            url,
+            thumb_url,
+            width: row.width,
+            height: row.height,
+        });
     }
     Ok(items)
 }
@@ -195,6 +241,82 @@ async fn set_gallery(
         Json(GalleryOut {
             file_ids: page.gallery.0,
             items,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverIn {
+    /// A ready picture the caller owns or that belongs to this page; `null` removes
+    /// the cover (the file is kept).
+    #[validate(length(max = 40))]
+    pub file_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverOut {
+    pub cover_file_id: Option<String>,
+    pub version: i32,
+}
+
+/// Set or remove the page's cover picture (owner, editors): shown in share previews
+/// and at the top of the public page. Same rules as a gallery picture.
+#[utoipa::path(put, path = "/{id}/cover", tag = "pages", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = CoverIn,
+    responses((status = 200, body = CoverOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, description = "If-Match names an older page version", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_cover(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    ValidatedJson(input): ValidatedJson<CoverIn>,
+) -> Result<impl IntoResponse> {
+    let txn = db::begin_write(&state.db).await?;
+    db::lock_page(&txn, &id).await?;
+    let (page, _) = load_page(&txn, &id, &auth, Need::Edit).await?;
+    version::check(page.version, if_match.as_deref(), None)?;
+    if let Some(fid) = &input.file_id {
+        let row = file::Entity::find_by_id(fid.clone())
+            .filter(file::Column::Status.eq(FileStatus::Ready))
+            .one(&txn)
+            .await?
+            .filter(|f| f.owner_id == auth.id || f.page_id.as_deref() == Some(page.id.as_str()))
+            .ok_or_else(|| Error::not_found("file").with_field("fileId"))?;
+        if !row.content_type.starts_with("image/") {
+            return Err(Error::validation("fileId", "only a picture can be a cover"));
+        }
+        match row.page_id.as_deref() {
+            Some(p) if p == page.id => {}
+            Some(_) => {
+                return Err(
+                    Error::conflict("file_in_use", "this file belongs to another page")
+                        .with_field("fileId"),
+                );
+            }
+            None => {
+                file::Entity::update_many()
+                    .col_expr(file::Column::PageId, Expr::value(Some(page.id.clone())))
+                    .filter(file::Column::Id.eq(fid.clone()))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+    }
+    let next_version = page.version + 1;
+    let mut active = page.into_active_model();
+    active.cover_file_id = Set(input.file_id);
+    active.version = Set(next_version);
+    let page = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok((
+        version::etag_header(page.version),
+        Json(CoverOut {
+            cover_file_id: page.cover_file_id,
+            version: page.version,
         }),
     ))
 }

@@ -4,13 +4,14 @@
 
 pub mod gallery;
 pub mod inspect;
+pub mod public_images;
 mod routes;
 pub mod service;
 pub mod signing;
 pub mod storage;
 pub mod sweeper;
 
-pub use gallery::{GalleryItem, gallery_items};
+pub use gallery::{GalleryItem, gallery_items, public_gallery_items};
 pub use routes::router;
 
 /// Gallery routes, merged under `/api/pages`.

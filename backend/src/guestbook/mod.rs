@@ -112,6 +112,10 @@ async fn post_entry(
 ) -> Result<(StatusCode, Json<EntryOut>)> {
     state.limiters.public_write.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
+    state
+        .limiters
+        .public_write_page
+        .check(&(ip, page.id.clone()))?;
     let blank: Vec<InvalidField> = [("name", &input.name), ("message", &input.message)]
         .into_iter()
         .filter(|(_, value)| value.trim().is_empty())
@@ -179,9 +183,15 @@ async fn delete_own_entry(
     Path((slug, entry_id)): Path<(String, String)>,
     ValidatedJson(input): ValidatedJson<DeleteEntryIn>,
 ) -> Result<StatusCode> {
-    // Same bucket as posting: it also caps password guessing.
+    // Same buckets as posting, plus one per entry: together they cap password
+    // guessing from one address and from many.
     state.limiters.public_write.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
+    state
+        .limiters
+        .public_write_page
+        .check(&(ip, page.id.clone()))?;
+    state.limiters.guestbook_delete_entry.check(&entry_id)?;
     let found = entry::Entity::find_by_id(entry_id)
         .filter(entry::Column::PageId.eq(page.id))
         .one(&state.db)

@@ -77,14 +77,20 @@ async fn get_invitation(
         .await?
         .map(RsvpOut::from);
     state.views.record(&page.id);
-    let gallery = crate::files::gallery_items(&state, &page.gallery.0).await?;
+    let gallery = crate::files::public_gallery_items(&state, &page.gallery.0).await?;
+    let cover = crate::files::public_gallery_items(&state, page.cover_file_id.as_slice())
+        .await?
+        .pop();
     Ok(Json(PersonalInvitationOut {
         guest: GuestOut {
             name: inv.guest_name,
             side: inv.side,
             group: inv.group_name,
         },
-        page: PublicPageOut::new(page, gallery),
+        page: PublicPageOut {
+            cover,
+            ..PublicPageOut::new(page, gallery)
+        },
         rsvp: answer,
     }))
 }
@@ -102,6 +108,11 @@ async fn answer_invitation(
 ) -> Result<(StatusCode, Json<RsvpOut>)> {
     state.limiters.public_write.check(&ip)?;
     let (inv, page) = find_invitation(&state, &code).await?;
+    state
+        .limiters
+        .public_write_page
+        .check(&(ip, page.id.clone()))?;
+    state.limiters.public_write_invitation.check(&inv.code)?;
     let recorded = record_answer(&state, &page, Respondent::Invited(&inv), answer).await?;
     Ok((recorded.status(), Json(recorded.into_out())))
 }
@@ -118,6 +129,10 @@ async fn answer_open_rsvp(
 ) -> Result<(StatusCode, Json<RsvpOut>)> {
     state.limiters.public_write.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
+    state
+        .limiters
+        .public_write_page
+        .check(&(ip, page.id.clone()))?;
     if !page.rsvp.allow_open {
         return Err(
             Error::forbidden("this page takes RSVPs only through personal invitations")

@@ -139,6 +139,8 @@ pub struct PageOut {
     pub greeting: String,
     pub theme: String,
     pub gallery: Vec<String>,
+    /// Set with `PUT /api/pages/{id}/cover`.
+    pub cover_file_id: Option<String>,
     pub gift_accounts: Vec<GiftAccount>,
     pub rsvp: RsvpSettings,
     pub dress_code: Option<String>,
@@ -172,6 +174,7 @@ impl PageOut {
             greeting: p.greeting,
             theme: p.theme,
             gallery: p.gallery.0,
+            cover_file_id: p.cover_file_id,
             gift_accounts: p.gift_accounts.0,
             rsvp: p.rsvp,
             dress_code: p.dress_code,
@@ -220,8 +223,10 @@ pub struct PublicPageOut {
     pub venue: Venue,
     pub greeting: String,
     pub theme: String,
-    /// The gallery's pictures in order, with expiring thumbnail and full-size links.
+    /// The gallery's pictures in order, with stable thumbnail and full-size links.
     pub gallery: Vec<GalleryItem>,
+    /// The cover picture, when the couple set one (stable links like the gallery's).
+    pub cover: Option<GalleryItem>,
     pub gift_accounts: Vec<GiftAccount>,
     pub rsvp: PublicRsvpSettings,
     pub dress_code: Option<String>,
@@ -253,6 +258,7 @@ impl PublicPageOut {
             greeting: p.greeting,
             theme: p.theme,
             gallery,
+            cover: None,
             gift_accounts: p.gift_accounts.0,
             rsvp: PublicRsvpSettings {
                 accepting,

@@ -6,6 +6,7 @@ pub mod context;
 pub mod dto;
 pub mod public;
 mod routes;
+pub mod share;
 pub mod validate;
 pub mod version;
 pub mod views;

@@ -13,7 +13,10 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_public_page))
+    OpenApiRouter::new()
+        .routes(routes!(get_public_page))
+        .merge(super::share::router())
+        .merge(crate::files::public_images::public_router())
 }
 
 /// A published page by its slug; drafts and archived pages are 404.
@@ -37,6 +40,12 @@ async fn get_public_page(
     state.limiters.public_read.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
     state.views.record(&page.id);
-    let gallery = crate::files::gallery_items(&state, &page.gallery.0).await?;
-    Ok(Json(PublicPageOut::new(page, gallery)))
+    let gallery = crate::files::public_gallery_items(&state, &page.gallery.0).await?;
+    let cover = crate::files::public_gallery_items(&state, page.cover_file_id.as_slice())
+        .await?
+        .pop();
+    Ok(Json(PublicPageOut {
+        cover,
+        ..PublicPageOut::new(page, gallery)
+    }))
 }

@@ -118,7 +118,7 @@ pub(crate) fn form(purpose: &str, name: &str, mime: &str, bytes: Vec<u8>) -> For
     )
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     who: &Session,
     purpose: &str,

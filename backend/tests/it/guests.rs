@@ -241,3 +241,201 @@ async fn a_stale_page_save_is_412_and_changes_nothing() {
         .unwrap();
     assert_eq!(gallery.status(), 412);
 }
+
+#[tokio::test]
+async fn guests_behind_one_address_are_not_limited_like_one_client() {
+    // The defaults: eleven guests of one wedding on the venue's Wi-Fi sign the
+    // guestbook within a minute (the old per-IP limit refused the 11th).
+    let app = TestApp::spawn().await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let slug = page["slug"].as_str().unwrap();
+    for i in 0..25 {
+        app.post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            json!({"name": format!("하객{i}"), "message": "축하해요", "password": "1234"}),
+            201,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn writes_are_limited_per_address_and_page_and_per_invitation() {
+    let app = TestApp::spawn_with(&[
+        ("PUBLIC_WRITE_RATE_PER_IP_PAGE", "3"),
+        ("PUBLIC_WRITE_RATE_PER_INVITATION", "2"),
+    ])
+    .await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let other = published_page(&app, &owner).await;
+    let slug = page["slug"].as_str().unwrap();
+    let entry = json!({"name": "하객", "message": "축하해요", "password": "1234"});
+
+    // Per address and page: the 4th write on this page is 429 ...
+    for _ in 0..3 {
+        app.post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            entry.clone(),
+            201,
+        )
+        .await;
+    }
+    let limited = app
+        .post(
+            &format!("/api/public/pages/{slug}/guestbook"),
+            None,
+            entry.clone(),
+            429,
+        )
+        .await;
+    assert_eq!(error_code(&limited), "rate_limited");
+    // ... while the same address still writes on another wedding's page.
+    app.post(
+        &format!(
+            "/api/public/pages/{}/guestbook",
+            other["slug"].as_str().unwrap()
+        ),
+        None,
+        entry.clone(),
+        201,
+    )
+    .await;
+
+    // Per invitation code: one guest's link takes 2 answers a minute.
+    let other_id = other["id"].as_str().unwrap();
+    let inv = app
+        .post(
+            &format!("/api/pages/{other_id}/invitations"),
+            Some(&owner.access),
+            json!({"guestName": "박하객"}),
+            201,
+        )
+        .await;
+    let url = format!(
+        "/api/public/invitations/{}/rsvp",
+        inv["code"].as_str().unwrap()
+    );
+    app.post(&url, None, json!({"attending": true}), 201).await;
+    app.post(&url, None, json!({"attending": false}), 200).await;
+    let limited = app.post(&url, None, json!({"attending": true}), 429).await;
+    assert_eq!(error_code(&limited), "rate_limited");
+}
+
+#[tokio::test]
+async fn share_preview_og_html_and_calendar_are_served_without_auth() {
+    let app = TestApp::spawn_with(&[("PUBLIC_WEB_BASE_URL", "https://mocheong.example")]).await;
+    let owner = app.register().await;
+    let page = published_page(&app, &owner).await;
+    let slug = page["slug"].as_str().unwrap();
+
+    let share = app
+        .get(&format!("/api/public/pages/{slug}/share"), None, 200)
+        .await;
+    assert_eq!(share["title"], "김민수 ♥ 이지영 결혼합니다");
+    assert_eq!(share["url"], format!("https://mocheong.example/p/{slug}"));
+    let desc = share["description"].as_str().unwrap();
+    assert!(
+        desc.starts_with("2099년 5월 15일 (금) 오후 12:30"),
+        "{desc}"
+    );
+    assert!(desc.ends_with("더채플앳청담 3층 커티지홀"), "{desc}");
+
+    // The crawler page: plain HTML with Open Graph and Twitter tags, no token.
+    let html = app
+        .http
+        .get(format!("{}/api/public/pages/{slug}/share.html", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), 200);
+    assert!(
+        html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = html.text().await.unwrap();
+    for tag in [
+        "<meta property=\"og:title\" content=\"김민수 ♥ 이지영 결혼합니다\">",
+        "<meta property=\"og:type\" content=\"website\">",
+        "property=\"og:description\"",
+        &format!("<meta property=\"og:url\" content=\"https://mocheong.example/p/{slug}\">"),
+        "<meta name=\"twitter:card\"",
+    ] {
+        assert!(html.contains(tag), "missing {tag} in {html}");
+    }
+    assert!(!html.contains("<script"), "no JavaScript needed");
+
+    // The calendar entry, read back with an RFC 5545 parser.
+    let ics = app
+        .http
+        .get(format!("{}/api/public/pages/{slug}/calendar.ics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ics.status(), 200);
+    assert!(
+        ics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let text = ics.text().await.unwrap();
+    assert!(
+        text.split("\r\n").all(|l| l.len() <= 75),
+        "folded at 75 octets"
+    );
+    let unfolded = icalendar::parser::unfold(&text);
+    let parsed = icalendar::parser::read_calendar(&unfolded).expect("valid iCalendar");
+    let names: Vec<String> = parsed
+        .components
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    assert_eq!(names, ["VTIMEZONE", "VEVENT"], "{text}");
+    let calendar: icalendar::Calendar = text.parse().expect("parses");
+    use icalendar::{Component, EventLike};
+    let event = calendar
+        .components
+        .iter()
+        .find_map(|c| c.as_event())
+        .expect("one event");
+    assert_eq!(event.get_summary(), Some("김민수 ♥ 이지영 결혼합니다"));
+    let location = event.get_location().unwrap();
+    assert!(
+        location.contains("더채플앳청담") && location.contains("서울 강남구 선릉로 757"),
+        "{location}"
+    );
+    assert!(
+        event
+            .get_description()
+            .unwrap()
+            .contains("https://map.kakao.com/link/map/")
+    );
+    match event.get_start() {
+        Some(icalendar::DatePerhapsTime::DateTime(icalendar::CalendarDateTime::WithTimezone {
+            date_time,
+            tzid,
+        })) => {
+            assert_eq!(tzid, "Asia/Seoul");
+            assert_eq!(date_time.to_string(), "2099-05-15 12:30:00");
+        }
+        other => panic!("DTSTART in Asia/Seoul expected, got {other:?}"),
+    }
+
+    // Drafts have no preview or calendar.
+    let draft = crate::pages::create_page(&app, &owner).await;
+    let draft_slug = draft["slug"].as_str().unwrap();
+    app.get(&format!("/api/public/pages/{draft_slug}/share"), None, 404)
+        .await;
+    app.get(
+        &format!("/api/public/pages/{draft_slug}/calendar.ics"),
+        None,
+        404,
+    )
+    .await;
+}

@@ -24,5 +24,6 @@ mod page_access;
 mod page_inputs;
 mod pages;
 mod payments;
+mod public_images;
 mod relay;
 mod startup;

@@ -79,6 +79,13 @@ pub trait Storage: Send + Sync {
 
 /// Builds the configured store (and creates the S3 bucket when asked to).
 pub async fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
+    if cfg.files.public_base_url.is_empty() {
+        tracing::warn!(
+            "FILES_PUBLIC_BASE_URL is not set: file and image links are root-relative \
+             (/api/...), so a frontend on another origin, link previews and CDNs cannot \
+             load them; set it to this API's public origin"
+        );
+    }
     Ok(match cfg.files.backend {
         StorageBackend::Local => Arc::new(local::LocalStorage::new(&cfg.files.local_dir)?),
         StorageBackend::S3 => {
