@@ -8,7 +8,7 @@ cd "$ROOT"
 
 ensure_redis
 ensure_python
-apt_install chromium fonts-noto-cjk
+apt_install chromium fonts-nanum  # Korean glyphs for the screenshot; 10 MB
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 # The agent-manager's own venv runs the API and the worker under test.
 source agent-manager/scripts/_setup.sh
@@ -25,4 +25,4 @@ fi
 log "web: generate API types, type-check (tsc --strict), bundle"
 npm run --silent build
 log "web: browser journey in headless Chromium"
-node --test --test-concurrency=1 tests/
+node --test --test-concurrency=1 tests/journey.test.mjs

@@ -55,13 +55,19 @@ wait_port() {
     die "$what did not start on port $port"
 }
 
+# Set to the pid file of the redis-server that ensure_redis started (empty when one
+# was already running), so a caller can stop what it started.
+REDIS_STARTED_PIDFILE=""
+
 ensure_redis() {
     if port_open "$REDIS_PORT"; then return 0; fi
     command -v redis-server >/dev/null || apt_install redis-server
     log "starting redis-server on port $REDIS_PORT"
     mkdir -p "$ROOT/data/redis"
+    REDIS_STARTED_PIDFILE="$ROOT/data/redis/redis-$REDIS_PORT.pid"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
-        --dir "$ROOT/data/redis" --logfile "$ROOT/data/redis/redis.log"
+        --dir "$ROOT/data/redis" --logfile "$ROOT/data/redis/redis.log" \
+        --pidfile "$REDIS_STARTED_PIDFILE"
     wait_port "$REDIS_PORT" redis
 }
 

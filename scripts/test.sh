@@ -19,6 +19,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "Rust tests on SQLite"
 cargo test --workspace --locked
 
+scripts/openapi-check.sh  # OpenAPI validity and generated TypeScript types (~30 s)
+
 log "Rust tests on PostgreSQL"
 TEST_DB="${TEST_DB:-mocheong_test}"  # overridable so parallel runs on one server do not collide
 psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 \
@@ -36,4 +38,6 @@ TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
 log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
 scripts/browser.sh  # the reference web client in headless Chromium, against the real stack
+scripts/ops-check.sh  # image COPY sets, docker-compose.yml, HAProxy config (~1 min)
+
 log "all tests passed"

@@ -6,31 +6,59 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::{StatusCode, header, request::Parts},
+    http::{StatusCode, Uri, header, request::Parts},
 };
-use serde::de::DeserializeOwned;
-use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use crate::{error::Error, state::AppState};
+use crate::{
+    error::{Error, InvalidField, not_json},
+    i18n::Text,
+    state::AppState,
+};
 
 /// `Path` with JSON rejections.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(Error))]
 pub struct Path<T>(pub T);
 
-/// `Query` with JSON rejections (422).
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Error))]
+/// A query string, parsed field by field: a bad value is a 422 naming its parameter.
 pub struct Query<T>(pub T);
 
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        Self::try_from_uri(&parts.uri)
+    }
+}
+
+impl<T: DeserializeOwned> Query<T> {
+    /// Parses the query string of `uri` (for extractors built on this one).
+    pub fn try_from_uri(uri: &Uri) -> Result<Self, Error> {
+        let query = uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                Error::invalid_fields(vec![serde_field(path, &err.into_inner().to_string())])
+            })
+    }
+}
+
 /// A JSON body that is parsed and then validated with `validator`.
-/// Malformed JSON is 400; a missing, mistyped or invalid field is 422 naming the field
-/// (camelCase, dotted for nested fields).
+/// Malformed JSON is 400; a missing, mistyped or invalid field is 422 naming every
+/// such field (camelCase, dotted for nested fields).
 pub struct ValidatedJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ValidatedJson<T>
 where
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + validator::Validate,
     S: Send + Sync,
 {
     type Rejection = Error;
@@ -82,63 +110,125 @@ where
                 || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
     if !is_json {
-        return Err(Error::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected Content-Type: application/json",
-        ));
+        return Err(not_json());
     }
     let bytes = Bytes::from_request(req, state)
         .await
         .map_err(body_rejection)?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                // serde names a missing field in the message; its path is the parent.
-                let field = match message
-                    .strip_prefix("missing field `")
-                    .and_then(|r| r.split('`').next())
-                {
-                    Some(missing) if path == "." => missing.to_owned(),
-                    Some(missing) => format!("{path}.{missing}"),
-                    None => path,
-                };
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                Error::validation(field, message)
-            }
-            _ => Error::bad_request("invalid_json", format!("malformed JSON: {inner}")),
+        // Only a body that is not JSON at all is malformed (400); well-formed JSON
+        // of the wrong shape is a field error (422), however deep the field.
+        if serde_json::from_slice::<IgnoredAny>(&bytes).is_err() {
+            return Error::bad_request("invalid_json", "the request body is not valid JSON");
         }
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        let message = message.split(" at line ").next().unwrap_or_default();
+        Error::invalid_fields(vec![serde_field(path, message)])
     })
 }
 
-/// Turns `validator` errors into one 422 naming the first failing field (sorted, so the
-/// answer is stable) and listing the others in the message.
+/// A serde error as an invalid field with a message for people (never serde's
+/// wording, which names Rust types).
+fn serde_field(path: String, message: &str) -> InvalidField {
+    // serde names a missing field in the message; its path is the parent.
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        let field = if path == "." || path.is_empty() {
+            missing.to_owned()
+        } else {
+            format!("{path}.{missing}")
+        };
+        return field_error(field, "required", "is required");
+    }
+    let field = if path == "." { String::new() } else { path };
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let choices: Vec<&str> = rest
+            .split_once("expected ")
+            .map(|(_, e)| e.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        return InvalidField {
+            field,
+            code: "invalid_choice".into(),
+            message: Text::en(format!("must be one of: {}", choices.join(", "))),
+        };
+    }
+    let expected = message
+        .split_once(", expected ")
+        .map(|(_, e)| e)
+        .unwrap_or(message);
+    let (code, text) = match expected {
+        e if e.contains("date") || CHRONO_ERRORS.contains(&e) => (
+            "invalid_datetime",
+            "must be a date and time with its UTC offset, e.g. 2027-05-15T12:30:00+09:00",
+        ),
+        e if e.starts_with('u') && e[1..].parse::<u8>().is_ok() => {
+            ("invalid_type", "must be a whole number of at least 0")
+        }
+        e if e.starts_with('i') && e[1..].parse::<u8>().is_ok()
+            || e.contains("integer")
+            || INT_ERRORS.contains(&e) =>
+        {
+            ("invalid_type", "must be a whole number")
+        }
+        e if e.starts_with('f') && e[1..].parse::<u8>().is_ok()
+            || e.contains("float")
+            || e.contains("number") =>
+        {
+            ("invalid_type", "must be a number")
+        }
+        e if e.contains("bool") || e.contains("`true` or `false`") => {
+            ("invalid_type", "must be true or false")
+        }
+        e if e.contains("string") || e.contains("char") => ("invalid_type", "must be text"),
+        e if e.contains("sequence") || e.contains("tuple") || e.contains("array") => {
+            ("invalid_type", "must be a list")
+        }
+        e if e.contains("struct") || e.contains("map") => ("invalid_type", "must be an object"),
+        _ => ("invalid_value", "has an invalid value"),
+    };
+    field_error(field, code, text)
+}
+
+fn field_error(field: String, code: &'static str, message: &'static str) -> InvalidField {
+    InvalidField {
+        field,
+        code: code.into(),
+        message: Text::en(message),
+    }
+}
+
+/// chrono's parse errors (serde passes them on as the whole message).
+const CHRONO_ERRORS: &[&str] = &[
+    "premature end of input",
+    "input contains invalid characters",
+    "input is out of range",
+    "trailing input",
+    "input is not enough for unique date and time",
+    "no possible date and time matching input",
+    "bad or unsupported format string",
+];
+
+/// The standard library's integer parse errors (query strings).
+const INT_ERRORS: &[&str] = &[
+    "invalid digit found in string",
+    "cannot parse integer from empty string",
+    "number too large to fit in target type",
+    "number too small to fit in target type",
+];
+
+/// Turns `validator` errors into one 422 listing every failing field (sorted, so the
+/// answer is stable); the first is also `field`.
 pub fn validation_error(errors: ValidationErrors) -> Error {
     let mut found = Vec::new();
     collect(&errors, String::new(), &mut found);
-    found.sort();
-    let (field, message) = found
-        .first()
-        .cloned()
-        .unwrap_or_else(|| (String::new(), "invalid input".into()));
-    let message = if found.len() > 1 {
-        let others: Vec<_> = found[1..].iter().map(|(f, _)| f.as_str()).collect();
-        format!("{field}: {message} (also invalid: {})", others.join(", "))
-    } else {
-        format!("{field}: {message}")
-    };
-    Error::validation(field, message)
+    Error::invalid_fields(found)
 }
 
-fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<(String, String)>) {
+fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<InvalidField>) {
     for (name, kind) in errors.errors() {
         let path = if prefix.is_empty() {
             camel_case(name)
@@ -147,16 +237,13 @@ fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<(String, Str
         };
         match kind {
             ValidationErrorsKind::Field(errs) => {
-                let msg = errs
-                    .first()
-                    .map(|e| {
-                        e.message
-                            .as_ref()
-                            .map(|m| m.to_string())
-                            .unwrap_or_else(|| e.code.to_string())
-                    })
-                    .unwrap_or_default();
-                out.push((path, msg));
+                if let Some(e) = errs.first() {
+                    out.push(InvalidField {
+                        field: path,
+                        code: e.code.clone(),
+                        message: field_message(e),
+                    });
+                }
             }
             ValidationErrorsKind::Struct(inner) => collect(inner, path, out),
             ValidationErrorsKind::List(items) => {
@@ -166,6 +253,32 @@ fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<(String, Str
             }
         }
     }
+}
+
+/// A validator error for people: the validator's own message where the code gave one,
+/// else one made from its code and bounds (`length` of a text or of a list, `range`).
+fn field_message(e: &ValidationError) -> Text {
+    if let Some(m) = &e.message {
+        return Text::en(m.clone());
+    }
+    let param = |k: &str| e.params.get(k).map(|v| v.to_string());
+    let is_list = e.params.get("value").is_some_and(|v| v.is_array());
+    let en = match (e.code.as_ref(), param("min"), param("max"), param("equal")) {
+        ("length", _, _, Some(n)) => format!("must be exactly {n} characters"),
+        ("length", Some(a), Some(b), _) if is_list => format!("must have {a} to {b} items"),
+        ("length", None, Some(b), _) if is_list => format!("must have at most {b} items"),
+        ("length", Some(a), None, _) if is_list => format!("must have at least {a} items"),
+        ("length", Some(a), Some(b), _) => format!("must be {a} to {b} characters"),
+        ("length", None, Some(b), _) => format!("must be at most {b} characters"),
+        ("length", Some(a), None, _) => format!("must be at least {a} characters"),
+        ("range", Some(a), Some(b), _) => format!("must be between {a} and {b}"),
+        ("range", Some(a), None, _) => format!("must be at least {a}"),
+        ("range", None, Some(b), _) => format!("must be at most {b}"),
+        ("email", ..) => "must be a valid email address".into(),
+        ("url", ..) => "must be a valid URL".into(),
+        _ => "has an invalid value".into(),
+    };
+    Text::en(en)
 }
 
 /// Rust field names are snake_case; the JSON the client sent is camelCase.

@@ -17,6 +17,7 @@ pub mod files;
 pub mod gate;
 pub mod guestbook;
 pub mod health;
+pub mod i18n;
 pub mod invitations;
 pub mod metrics;
 pub mod pages;
@@ -160,6 +161,8 @@ pub fn router(state: AppState, sockets: SocketIoLayer) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
         )
+        // Outermost, so every error answer, even a panic's, is in the asked language.
+        .layer(axum::middleware::from_fn(i18n::negotiate))
         .with_state(state)
         .layer(sockets)
         .layer(cors)

@@ -29,6 +29,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 when this machine's instance (the port of BIND_ADDR) answers
+    /// `/health/ready` with 200: the container health check, the image has no curl.
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -74,6 +77,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&backend::openapi())?);
+        }
+        Command::Healthcheck => {
+            let url = format!("http://127.0.0.1:{}/health/ready", cfg.bind_addr.port());
+            let res = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(4))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            anyhow::ensure!(res.status().is_success(), "{url} answered {}", res.status());
         }
     }
     Ok(())

@@ -10,10 +10,12 @@ use validator::Validate;
 pub struct PageParams {
     /// 1-based page number.
     #[validate(range(min = 1, max = 100_000))]
+    #[param(minimum = 1, maximum = 100_000)]
     #[serde(default = "first_page")]
     pub page: u64,
     /// Items per page, 1–100.
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
     #[serde(default = "default_per_page")]
     pub per_page: u64,
 }

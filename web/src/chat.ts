@@ -1,7 +1,7 @@
 // The chat over Socket.IO with the official client and its default transports
 // (polling first, then the upgrade to a websocket). Contract: docs/chat.md.
 import { io, type Socket } from "socket.io-client";
-import { API, type MessageOut, refresh, session } from "./api";
+import { API, refresh, session } from "./api";
 
 /** One agent item (`newMessage` with role `assistant`), as the agent publishes it. */
 export interface Item {
@@ -14,6 +14,17 @@ export interface Item {
   stopped?: boolean;
   user_id?: string;
   created_at?: string;
+}
+
+/** A stored message in the socket's `resumed` reply (snake_case, like every socket event). */
+export interface StoredMessage {
+  id: string;
+  role: "user" | "assistant";
+  content: string;
+  /** `pending`, `answered`, `stopped`, `failed` (user); `complete`, `stopped` (assistant). */
+  status: string;
+  /** Assistant messages: the user message they answer. */
+  answer_to?: string | null;
 }
 
 /** A question and its answer as the page shows them. */
@@ -29,6 +40,8 @@ export class Chat {
   readonly socket: Socket;
   readonly turns = new Map<string, Turn>();
   sessionId = "";
+  /** The Engine.IO transports used, in order: `polling` then `websocket` by default. */
+  readonly transports: string[] = [];
 
   constructor(
     private readonly pageId: string,
@@ -38,6 +51,14 @@ export class Chat {
     // `auth` as a function: every reconnect sends the current access token.
     this.socket = io(`${API}/chat`, {
       auth: (cb) => cb({ token: session()?.accessToken ?? "" }),
+    });
+    this.socket.io.on("open", () => {
+      const engine = this.socket.io.engine;
+      this.transports.push(engine.transport.name);
+      engine.on("upgrade", (t) => {
+        this.transports.push(t.name);
+        this.showConnected();
+      });
     });
     this.socket.on("connect", () => void this.join());
     this.socket.on("connect_error", (err) => {
@@ -60,11 +81,14 @@ export class Chat {
     if (info.code) return this.onStatus(`joinRoom: ${info.code}`);
     this.sessionId = info.session_id;
     const resumed = await this.socket.emitWithAck("resume", { session_id: this.sessionId });
-    for (const m of (resumed.messages ?? []) as MessageOut[]) this.applyStored(m);
+    for (const m of (resumed.messages ?? []) as StoredMessage[]) this.applyStored(m);
     for (const item of (resumed.items ?? []) as Item[]) this.apply(item);
-    this.onStatus(`connected (${this.socket.io.engine.transport.name})`);
-    this.socket.io.engine.on("upgrade", (t) => this.onStatus(`connected (${t.name})`));
+    this.showConnected();
     this.onChange();
+  }
+
+  private showConnected(): void {
+    if (this.sessionId) this.onStatus(`connected (${this.socket.io.engine.transport.name})`);
   }
 
   private turn(id: string): Turn {
@@ -76,13 +100,13 @@ export class Chat {
     return t;
   }
 
-  private applyStored(m: MessageOut): void {
+  private applyStored(m: StoredMessage): void {
     if (m.role === "user") {
       const t = this.turn(m.id);
       t.question = m.content;
       if (m.status === "failed") t.state = "failed";
-    } else if (m.answerTo) {
-      const t = this.turn(m.answerTo);
+    } else if (m.answer_to) {
+      const t = this.turn(m.answer_to);
       t.answer = m.content;
       t.state = m.status === "stopped" ? "stopped" : "answered";
       t.lastSeq = Number.MAX_SAFE_INTEGER; // finished: later items change nothing

@@ -217,6 +217,7 @@ function chatView(pageId: string): HTMLElement {
   };
   chat = new Chat(pageId, draw, (s) => {
     status.textContent = s;
+    status.dataset.transports = chat?.transports.join(",") ?? "";
   });
   const input = h("input", { name: "text", placeholder: "Ask the assistant", autocomplete: "off" });
   const form = h("form", { id: "chat-form" }, input, h("button", { type: "submit" }, "Send"));

@@ -31,6 +31,19 @@ let tabA;
 let tabB;
 let page; // the page the couple creates: {id, slug}
 
+let failed = false;
+/** A step of the journey; after a failed one the processes' logs are printed. */
+function step(name, fn) {
+  it(name, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+}
+
 /** Waits until `fn(text of selector)` holds; fails with what the page showed. */
 async function seen(tab, selector, fn, what) {
   const deadline = Date.now() + WAIT;
@@ -80,10 +93,10 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     await context?.close().catch(() => {});
     await stack.stop();
     if (profile) rmSync(profile, { recursive: true, force: true });
-    if (process.exitCode) console.error(stack.logs());
+    if (failed) console.error(stack.logs());
   });
 
-  it("registers and signs in from another origin", async () => {
+  step("registers and signs in from another origin", async () => {
     await tabA.goto(`${stack.web}/#/`);
     await tabA.fill("#login-form [name=email]", `couple-${stack.runId}@example.com`);
     await tabA.fill("#login-form [name=password]", "correct horse 42");
@@ -92,7 +105,7 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     await seen(tabA, "#who", (t) => t === "Signed in as 민수와 지영", "signed in");
   });
 
-  it("creates and publishes a page", async () => {
+  step("creates and publishes a page", async () => {
     await tabA.fill("#page-form [name=groom]", "김민수");
     await tabA.fill("#page-form [name=bride]", "이지영");
     await tabA.fill("#page-form [name=when]", "2099-05-15T12:30");
@@ -107,7 +120,7 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     page = { id: await row.getAttribute("data-page"), slug: href.split("/").pop() };
   });
 
-  it("shows the guest view and takes an RSVP", async () => {
+  step("shows the guest view and takes an RSVP", async () => {
     const guest = await context.newPage();
     await guest.goto(`${stack.web}/#/p/${page.slug}`);
     await seen(guest, "#couple", (t) => t === "김민수 ♥ 이지영", "guest view");
@@ -119,17 +132,18 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     await guest.close();
   });
 
-  it("chats in two tabs, polling first then upgraded to a websocket", async () => {
+  step("chats in two tabs, polling first then upgraded to a websocket", async () => {
     await tabA.goto(`${stack.web}/#/chat/${page.id}`);
     tabB = await context.newPage();
     tabB.on("pageerror", (e) => console.error("tab B:", e.message));
     await tabB.goto(`${stack.web}/#/chat/${page.id}`);
     for (const tab of [tabA, tabB]) {
       await seen(tab, "#chat-status", (t) => t === "connected (websocket)", "socket upgraded");
+      assert.equal(await tab.locator("#chat-status").getAttribute("data-transports"), "polling,websocket");
     }
   });
 
-  it("streams an answer, and a tab reloaded mid-answer sees all of it", async () => {
+  step("streams an answer, and a tab reloaded mid-answer sees all of it", async () => {
     await tabA.fill("#chat-form [name=text]", "예식 정보 전부 알려주세요: 날짜, 장소, 주차, 교통, 계좌");
     await tabA.click("#chat-form button[type=submit]");
     // Tokens arrive one by one in both tabs.
@@ -149,7 +163,7 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     );
   });
 
-  it("stops an answer; both tabs keep the partial text", async () => {
+  step("stops an answer; both tabs keep the partial text", async () => {
     await tabA.fill("#chat-form [name=text]", "예식 정보 전부 다시 알려주세요: 날짜, 장소, 주차, 교통, 계좌");
     await tabA.click("#chat-form button[type=submit]");
     await untilState(tabA, ["streaming"], "second answer streams");
@@ -163,7 +177,7 @@ describe("reference web client in Chromium", { timeout: 240_000 }, () => {
     await tabA.screenshot({ path: join(OUT, "web-client.png") });
   });
 
-  it("two tabs refreshing the session at once both stay signed in", async () => {
+  step("two tabs refreshing the session at once both stay signed in", async () => {
     for (const tab of [tabA, tabB]) await tab.goto(`${stack.web}/#/`);
     // Both tabs hold the same refresh token (localStorage) and present it together.
     await Promise.all([tabA.click("#refresh-session"), tabB.click("#refresh-session")]);

@@ -57,7 +57,8 @@ Rules:
 - A map card is attached separately when useful, so do not print raw map URLs.
 
 Question as understood by the router: {understood}
-Relevant facts (already checked against the details; prefer their wording):
+Relevant facts (already checked against the details; prefer their wording), one block
+per topic:
 {facts}
 
 {open}
@@ -332,6 +333,8 @@ class ContextAgent:
                 "The invitation doesn't give the date and time of the wedding.",
             )
         day = format_date(moment, lang)
+        if "end" in q.aspects:
+            return self._end_time(ctx, lang, moment)
         if not _has_time(ctx):
             text = _pick(lang, f"예식 날짜는 {day}입니다.", f"The wedding is on {day}.")
             if "time" in q.aspects:
@@ -348,6 +351,19 @@ class ContextAgent:
             )
         when = format_datetime(moment, lang)
         return _pick(lang, f"예식은 {when}에 시작합니다.", f"The wedding is on {when}.")
+
+    def _end_time(self, ctx: WeddingContext, lang: str, moment: datetime) -> str:
+        start = format_datetime(moment, lang) if _has_time(ctx) else format_date(moment, lang)
+        text = _pick(
+            lang,
+            f"청첩장에 예식이 끝나는 시간은 나와 있지 않습니다. 참고로 예식 시작은 {start}입니다.",
+            f"The invitation doesn't say when the wedding ends. For reference, it starts "
+            f"{'on ' + start}.",
+        )
+        schedule = [i for i in (_schedule_line(x) for x in ctx.schedule or []) if i]
+        if schedule:
+            text += "\n" + _pick(lang, "식순:", "Schedule:") + "\n" + _bullets(schedule)
+        return text
 
     def _where(self, ctx: WeddingContext, lang: str, q: Query) -> str:
         venue = ctx.venue
@@ -548,6 +564,17 @@ class ContextAgent:
                 lang,
                 "청첩장에 등록된 축의금 계좌가 없습니다.",
                 "The invitation lists no gift accounts.",
+            )
+        if "amount" in q.aspects:
+            return (
+                _pick(
+                    lang,
+                    "청첩장에 축의금 액수에 대한 안내는 없습니다. 참고로 등록된 계좌입니다:",
+                    "The invitation doesn't suggest an amount. "
+                    "For reference, the accounts it lists:",
+                )
+                + "\n"
+                + "\n".join(_account_line(a, r, lang) for a, r in accounts)
             )
         wanted_relations = set(q.relations) or {"father", "mother", "parents"}
 
@@ -835,6 +862,19 @@ class ContextAgent:
     def _contact(self, ctx: WeddingContext, lang: str, q: Query) -> str:
         sides = [x for x in ("groom", "bride") if x in q.sides] or ["groom", "bride"]
         parts = []
+        if q.parents:
+            # the page holds no parents' phone numbers; the couple's are not theirs
+            who = " · ".join(_whose(s, q.relations, True, lang) for s in q.sides) or _whose(
+                None, q.relations, True, lang
+            )
+            parts.append(
+                _pick(
+                    lang,
+                    f"청첩장에 {who} 연락처는 나와 있지 않습니다.",
+                    f"The invitation gives no phone number for {who}.",
+                )
+            )
+            return parts[0]
         for side in sides:
             person = _person(ctx, side)
             contact = getattr(person, "contact", None) if person else None
@@ -945,7 +985,7 @@ class ContextAgent:
         system = SYSTEM_PROMPT.format(
             language="Korean" if query.lang == "ko" else "English",
             understood=describe(query),
-            facts="\n".join(f"- {f}" for f in facts),
+            facts="\n\n".join(facts),  # one block per topic
             open=CONTEXT_OPEN,
             context=context_json,
             close=CONTEXT_CLOSE,

@@ -181,6 +181,12 @@ _HALL_ASPECT = Cues(
     (r"\bhall\b", r"\bfloor\b", r"\bwhich room\b"),
 )
 
+_END_ASPECT = Cues(
+    ("끝나", "종료", "마치", "끝시간", "끝은"),
+    (r"\bends?\b", r"\bfinish", r"\bover\b", r"\bhow long\b", r"\buntil what time\b"),
+)
+_AMOUNT_ASPECT = Cues(("얼마", "금액", "액수"), (r"\bhow much\b", r"\bamount\b"))
+
 _GROOM = Cues(("신랑", "남편될", "예비신랑"), (r"\bgroom('s)?\b", r"\bhusband\b"))
 _BRIDE = Cues(("신부", "예비신부"), (r"\bbride('s)?\b", r"\bwife\b"))
 _BOTH = Cues(
@@ -249,7 +255,7 @@ class Query:
     relations: frozenset[str] = frozenset()  # {"father", "mother"}; empty = either
     modes: tuple[str, ...] = ()
     origin: tuple[str, str] | None = None
-    aspects: frozenset[str] = frozenset()  # time, date, address, hall
+    aspects: frozenset[str] = frozenset()  # time, date, address, hall, end, amount
     follow_up: bool = False
     resolved_from: str | None = None  # the earlier question a follow-up leaned on
 
@@ -282,8 +288,9 @@ def _refine(found: list[Intent], c: str, s: str, modes: tuple[str, ...]) -> list
         if modes == ("car",) and not _CUES[Intent.DIRECTIONS].found(c, s):
             has.discard(Intent.DIRECTIONS)
     specific = has - {Intent.WHERE, Intent.WHEN, Intent.COUPLE, Intent.RSVP} - SMALL_TALK
-    to_venue = any(k in c for k in ("식장까지", "예식장까지", "웨딩홀까지")) or re.search(
-        r"\bto the (venue|hall)\b", s
+    # "식장까지 / 식장에서 주차 / parking at the venue": the venue is where, not what is asked
+    to_venue = any(k in c for k in ("식장까지", "웨딩홀까지", "식장에", "웨딩홀에")) or re.search(
+        r"\b(to|at|near|in|from) the (venue|hall)\b", s
     )
     if Intent.WHERE in has and specific and (to_venue or not _WHERE_STRONG.found(c, s)):
         has.discard(Intent.WHERE)  # "where can I park?" asks about parking
@@ -319,6 +326,8 @@ def _aspects(c: str, s: str) -> frozenset[str]:
         ("date", _DATE_ASPECT),
         ("address", _ADDRESS_ASPECT),
         ("hall", _HALL_ASPECT),
+        ("end", _END_ASPECT),
+        ("amount", _AMOUNT_ASPECT),
     ):
         if cues.found(c, s):
             found.add(name)

@@ -33,7 +33,7 @@ QUEUE_DEPTH = Gauge(
 )
 TASKS = Counter(
     "agent_tasks",
-    "Chat tasks by outcome (done, stopped, error, timeout, invalid, duplicate, retry, crashed)",
+    "Chat tasks by outcome: the status a task returned, or retry or crashed",
     ["outcome"],
 )
 TIME_TO_FIRST_ITEM = Histogram(

@@ -119,9 +119,11 @@ pub async fn resolve_admins<C: ConnectionTrait>(db: &C, rows: &mut [AuditOut]) -
 pub struct AuditSearch {
     /// Exact action, e.g. `user.suspend`.
     #[validate(length(max = 64))]
+    #[param(max_length = 64)]
     pub action: Option<String>,
     /// Exact target id (a user, page or payment id).
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub target_id: Option<String>,
     /// `user`, `page`, `payment` or `guestbook_entry`.
     #[validate(length(max = 32))]

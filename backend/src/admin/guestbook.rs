@@ -60,10 +60,12 @@ impl From<guestbook_entry::Model> for AdminEntryOut {
 #[into_params(parameter_in = Query)]
 pub struct EntrySearch {
     #[validate(length(max = 40))]
+    #[param(max_length = 40)]
     pub page_id: Option<String>,
     pub hidden: Option<bool>,
     /// Part of the message or the name: case-insensitive, `%` and `_` taken literally.
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub q: Option<String>,
 }
 

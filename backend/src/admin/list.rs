@@ -3,10 +3,7 @@
 //! unsupported filter never silently returns everything — and escaped,
 //! case-insensitive substring search that behaves the same on SQLite and PostgreSQL.
 
-use axum::{
-    extract::{FromRequestParts, Query},
-    http::request::Parts,
-};
+use axum::{extract::FromRequestParts, http::request::Parts};
 use sea_orm::{
     ColumnTrait, EntityTrait, Order, QueryOrder, Select,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
@@ -15,7 +12,11 @@ use serde::{Deserialize, de::DeserializeOwned};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::{error::Error, extract::validation_error, pagination::PageParams};
+use crate::{
+    error::Error,
+    extract::{Query, validation_error},
+    pagination::PageParams,
+};
 
 /// The filters of one admin list.
 pub trait Filters: DeserializeOwned + Validate {

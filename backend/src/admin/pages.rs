@@ -82,6 +82,7 @@ pub struct PageSearch {
     /// Part of the slug (case-insensitive, `%` and `_` taken literally), or the exact
     /// page or owner id.
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub q: Option<String>,
     pub status: Option<PageStatus>,
     pub plan: Option<Plan>,

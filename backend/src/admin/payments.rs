@@ -222,9 +222,11 @@ async fn get_payment(
 #[serde(rename_all = "camelCase")]
 pub struct RefundIn {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
     /// Amount to refund; everything still refundable when absent.
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub amount: Option<i64>,
 }
 

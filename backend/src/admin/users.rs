@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct UserSearch {
     /// Part of the email or display name: case-insensitive, `%` and `_` taken literally.
     #[validate(length(max = 100))]
+    #[param(max_length = 100)]
     pub q: Option<String>,
     pub status: Option<Status>,
     pub role: Option<Role>,
@@ -169,6 +170,7 @@ async fn get_user(
 pub struct ReasonIn {
     /// Why; kept in the audit log.
     #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -176,6 +178,7 @@ pub struct ReasonIn {
 #[serde(rename_all = "camelCase")]
 pub struct OptionalReasonIn {
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -184,6 +187,7 @@ pub struct OptionalReasonIn {
 pub struct RoleIn {
     pub role: Role,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 

@@ -275,3 +275,25 @@ async fn revoke_where<C: ConnectionTrait>(db: &C, which: impl IntoCondition) -> 
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seal_opens_only_with_the_rotated_token() {
+        let (rotated, successor) = (generate_token(), generate_token());
+        let sealed = seal(&rotated, &successor);
+        assert_eq!(
+            unseal(&rotated, &sealed).as_deref(),
+            Some(successor.as_str())
+        );
+        assert_ne!(
+            unseal(&generate_token(), &sealed).as_deref(),
+            Some(successor.as_str())
+        );
+        // The seal is neither the successor nor its stored hash.
+        assert_ne!(sealed, hash_token(&successor));
+        assert!(unseal(&rotated, "zz").is_none());
+    }
+}

@@ -28,22 +28,29 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"email": "minsu@example.com", "password": "wedding2027!", "displayName": "김민수"}))]
 pub struct RegisterIn {
     #[validate(email(message = "must be a valid email address"), length(max = 320))]
+    #[schema(max_length = 320, format = Email)]
     pub email: String,
     /// At least 8 characters, with a letter and a digit or symbol; at most 128.
     #[validate(custom(function = "strong_password"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[validate(custom(function = "display_name"))]
+    #[schema(min_length = 1, max_length = 50)]
     pub display_name: String,
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"email": "minsu@example.com", "password": "wedding2027!"}))]
 pub struct LoginIn {
     #[validate(length(min = 1, max = 320))]
+    #[schema(min_length = 1, max_length = 320)]
     pub email: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -51,6 +58,7 @@ pub struct LoginIn {
 #[serde(rename_all = "camelCase")]
 pub struct RefreshIn {
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 

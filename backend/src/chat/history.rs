@@ -72,9 +72,11 @@ async fn list_sessions(
 pub struct CursorParams {
     /// Return messages older than this message id (the previous page's `nextCursor`).
     #[validate(length(equal = 26))]
+    #[param(min_length = 26, max_length = 26)]
     pub before: Option<String>,
     /// 1–100, default 50.
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 

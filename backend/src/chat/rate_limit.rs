@@ -5,7 +5,14 @@
 //! checked and updated by one Lua script, so all instances see the same count and no
 //! instance clock is trusted. A refused message is not counted. Without Redis, or while
 //! Redis does not answer, each instance falls back to its own in-process bucket: the limit
-//! then holds per instance, and chat itself needs Redis anyway.
+//! then holds per instance, and chat itself needs Redis anyway. After a Redis error the
+//! limiter stays local for [`RETRY_REDIS_AFTER`], so messages do not each wait out a
+//! connection timeout while Redis is down.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use redis::aio::ConnectionManager;
 
@@ -13,6 +20,8 @@ use crate::auth::rate_limit::KeyedLimiter;
 
 /// Window length of the limit.
 const WINDOW_MS: u64 = 60_000;
+/// How long to count locally after Redis failed.
+const RETRY_REDIS_AFTER: Duration = Duration::from_secs(5);
 
 /// KEYS[1] = the user's set; ARGV = window (ms), limit, a unique member.
 /// Returns 1 when the message is allowed (and counted), 0 when refused.
@@ -33,6 +42,7 @@ pub struct ChatRateLimit {
     per_minute: u32,
     redis: Option<ConnectionManager>,
     local: KeyedLimiter<String>,
+    redis_failed_at: Mutex<Option<Instant>>,
 }
 
 impl ChatRateLimit {
@@ -42,12 +52,13 @@ impl ChatRateLimit {
             per_minute,
             redis,
             local: KeyedLimiter::per_minute(per_minute),
+            redis_failed_at: Mutex::new(None),
         }
     }
 
     /// Counts one message for `user_id`; `false` when the user is over the limit.
     pub async fn allow(&self, user_id: &str) -> bool {
-        let Some(redis) = &self.redis else {
+        let Some(redis) = self.redis.as_ref().filter(|_| !self.redis_resting()) else {
             return self.local.check(&user_id.to_owned()).is_ok();
         };
         let mut conn = redis.clone();
@@ -64,8 +75,16 @@ impl ChatRateLimit {
             Ok(allowed) => allowed == 1,
             Err(err) => {
                 tracing::warn!(error = %err, "chat rate limit: Redis unavailable, using the in-process limit");
+                *self.redis_failed_at.lock().expect("not poisoned") = Some(Instant::now());
                 self.local.check(&user_id.to_owned()).is_ok()
             }
         }
+    }
+
+    fn redis_resting(&self) -> bool {
+        self.redis_failed_at
+            .lock()
+            .expect("not poisoned")
+            .is_some_and(|at| at.elapsed() < RETRY_REDIS_AFTER)
     }
 }

@@ -106,13 +106,17 @@ pub enum Side {
 #[serde(rename_all = "camelCase")]
 pub struct Person {
     #[validate(length(min = 1, max = 30))]
+    #[schema(min_length = 1, max_length = 30)]
     pub name: String,
     #[validate(length(max = 30))]
+    #[schema(max_length = 30)]
     pub father: Option<String>,
     #[validate(length(max = 30))]
+    #[schema(max_length = 30)]
     pub mother: Option<String>,
     /// Phone number; public only when the page opts in with `showContacts`.
     #[validate(custom(function = "crate::pages::validate::phone"))]
+    #[schema(max_length = 20, pattern = "^[0-9+ -]+$", example = "010-1234-5678")]
     pub contact: Option<String>,
 }
 
@@ -130,18 +134,25 @@ pub struct Person {
 #[serde(rename_all = "camelCase")]
 pub struct Venue {
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub name: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub hall: Option<String>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub address: Option<String>,
     #[validate(range(min = -90.0, max = 90.0))]
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub lat: Option<f64>,
     #[validate(range(min = -180.0, max = 180.0))]
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub lng: Option<f64>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub transport: Option<String>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub parking: Option<String>,
 }
 
@@ -150,10 +161,13 @@ pub struct Venue {
 pub struct GiftAccount {
     pub side: Side,
     #[validate(length(min = 1, max = 30))]
+    #[schema(min_length = 1, max_length = 30)]
     pub holder: String,
     #[validate(length(min = 1, max = 30))]
+    #[schema(min_length = 1, max_length = 30)]
     pub bank: String,
     #[validate(custom(function = "crate::pages::validate::account_number"))]
+    #[schema(max_length = 40, pattern = "^[0-9-]+$")]
     pub number: String,
 }
 
@@ -172,8 +186,10 @@ pub struct FileIds(pub Vec<String>);
 pub struct ScheduleItem {
     /// Local time, `HH:MM`.
     #[validate(custom(function = "crate::pages::validate::hh_mm"))]
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "12:30")]
     pub time: String,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub title: String,
 }
 
@@ -198,6 +214,7 @@ pub struct RsvpSettings {
         length(max = 10),
         custom(function = "crate::pages::validate::meal_options")
     )]
+    #[schema(max_items = 10)]
     pub meal_options: Vec<String>,
     /// Whether the public page takes answers from anyone (name + phone), not only
     /// from guests with an invitation code.

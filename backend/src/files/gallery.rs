@@ -87,6 +87,7 @@ pub struct GalleryIn {
     /// The whole gallery in display order: attach by adding an id, reorder by moving
     /// it, detach by leaving it out (the file itself is kept).
     #[validate(length(max = 60))]
+    #[schema(max_items = 60)]
     pub file_ids: Vec<String>,
 }
 

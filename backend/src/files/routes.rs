@@ -319,6 +319,7 @@ async fn upload_file(
 pub struct PresignIn {
     pub purpose: Purpose,
     #[validate(length(min = 1, max = 255))]
+    #[schema(min_length = 1, max_length = 255)]
     pub file_name: String,
     /// One of image/jpeg, image/png, image/webp, image/gif, image/heic, application/pdf.
     pub content_type: String,

@@ -15,9 +15,10 @@ use validator::Validate;
 use crate::{
     auth::{AuthUser, password},
     db::{guestbook_entry as entry, new_id},
-    error::{Error, ErrorBody, Result},
+    error::{Error, ErrorBody, InvalidField, Result},
     events::DomainEvent,
     extract::{ClientIp, Path, Query, ValidatedJson},
+    i18n::Text,
     pages::{
         access::{Need, load_page, members},
         public::find_published,
@@ -42,19 +43,24 @@ pub fn public_router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"name": "박하객", "message": "결혼 축하해요!", "password": "1234"}))]
 pub struct EntryIn {
     #[validate(length(min = 1, max = 30))]
+    #[schema(min_length = 1, max_length = 30)]
     pub name: String,
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub message: String,
     /// Lets the writer delete the entry later (4–64 characters). Stored hashed.
     #[validate(length(min = 4, max = 64))]
+    #[schema(min_length = 4, max_length = 64)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct DeleteEntryIn {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub password: String,
 }
 
@@ -106,11 +112,17 @@ async fn post_entry(
 ) -> Result<(StatusCode, Json<EntryOut>)> {
     state.limiters.public_write.check(&ip)?;
     let page = find_published(&state.db, &slug).await?;
-    if input.name.trim().is_empty() || input.message.trim().is_empty() {
-        return Err(Error::validation(
-            "message",
-            "name and message must not be blank",
-        ));
+    let blank: Vec<InvalidField> = [("name", &input.name), ("message", &input.message)]
+        .into_iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(field, _)| InvalidField {
+            field: field.into(),
+            code: "blank".into(),
+            message: Text::en("must not be blank"),
+        })
+        .collect();
+    if !blank.is_empty() {
+        return Err(Error::invalid_fields(blank));
     }
     let hash = password::hash(&state.argon2, input.password).await?;
     let saved = entry::ActiveModel {

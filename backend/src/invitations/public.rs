@@ -130,6 +130,6 @@ async fn answer_open_rsvp(
         side: input.side,
         edit_token: input.edit_token.as_deref(),
     };
-    let recorded = record_answer(&state, &page, who, input.answer).await?;
+    let recorded = record_answer(&state, &page, who, input.answer()).await?;
     Ok((recorded.status(), Json(recorded.into_out())))
 }

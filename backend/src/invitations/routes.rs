@@ -34,17 +34,21 @@ pub const MAX_BULK: usize = 1000;
 #[serde(rename_all = "camelCase")]
 pub struct GuestIn {
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
     pub guest_name: String,
     pub side: Option<Side>,
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     pub group: Option<String>,
     #[validate(custom(function = "crate::pages::validate::phone"))]
+    #[schema(max_length = 20, pattern = "^[0-9+ -]+$", example = "010-1234-5678")]
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct BulkIn {
     #[validate(length(min = 1, max = 1000), nested)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub guests: Vec<GuestIn>,
 }
 

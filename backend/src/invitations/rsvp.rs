@@ -49,36 +49,65 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A guest's answer through their invitation.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"attending": true, "partySize": 2, "meal": "한식", "message": "축하드려요!"}))]
 pub struct RsvpIn {
     pub attending: bool,
     /// Guests coming, the respondent included (1–10). Ignored when not attending.
     #[validate(range(min = 1, max = 10))]
+    #[schema(minimum = 1, maximum = 10)]
     #[serde(default = "one")]
     pub party_size: i32,
     /// One of the page's meal options.
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     pub meal: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub message: Option<String>,
 }
 
 /// An answer on the public page by someone without an invitation.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"name": "박하객", "phone": "010-5555-6666", "side": "bride", "attending": true, "partySize": 1}))]
 pub struct OpenRsvpIn {
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
     pub name: String,
     /// Identifies the guest's answer (one per phone number on a page).
     #[validate(custom(function = "crate::pages::validate::phone"))]
+    #[schema(max_length = 20, pattern = "^[0-9+ -]+$", example = "010-1234-5678")]
     pub phone: String,
     /// Left out when changing an answer: the stored side stays.
     pub side: Option<Side>,
     /// Needed to change an answer: the `editToken` returned by the first one.
     #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub edit_token: Option<String>,
-    #[serde(flatten)]
-    #[validate(nested)]
-    pub answer: RsvpIn,
+    // The answer's fields, as in `RsvpIn`. Not `#[serde(flatten)]`: through a
+    // flattened struct neither serde nor validator can name the failing field.
+    pub attending: bool,
+    #[validate(range(min = 1, max = 10))]
+    #[schema(minimum = 1, maximum = 10)]
+    #[serde(default = "one")]
+    pub party_size: i32,
+    #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
+    pub meal: Option<String>,
+    #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
+    pub message: Option<String>,
+}
+
+impl OpenRsvpIn {
+    pub fn answer(&self) -> RsvpIn {
+        RsvpIn {
+            attending: self.attending,
+            party_size: self.party_size,
+            meal: self.meal.clone(),
+            message: self.message.clone(),
+        }
+    }
 }
 
 fn one() -> i32 {

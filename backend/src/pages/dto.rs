@@ -17,9 +17,26 @@ pub const DEFAULT_THEME: &str = "classic";
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "groom": {"name": "김민수", "contact": "010-1111-2222"},
+    "bride": {"name": "이지영"},
+    "weddingAt": "2027-05-15T12:30:00+09:00",
+    "timeZone": "Asia/Seoul",
+    "venue": {"name": "더채플앳청담", "hall": "3층 커티지홀", "address": "서울 강남구 선릉로 757",
+              "lat": 37.5247, "lng": 127.0423},
+    "greeting": "저희 두 사람의 시작을 함께해 주세요.",
+    "giftAccounts": [{"side": "groom", "holder": "김민수", "bank": "신한은행", "number": "110-123-456789"}],
+    "rsvp": {"open": true, "mealOptions": ["한식", "양식"], "allowOpen": true},
+    "schedule": [{"time": "12:30", "title": "예식"}]
+}))]
 pub struct PageIn {
     /// The page's address (`/p/<slug>`); generated when absent.
     #[validate(custom(function = "super::validate::slug"))]
+    #[schema(
+        min_length = 3,
+        max_length = 40,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub slug: Option<String>,
     #[validate(nested)]
     pub groom: Person,
@@ -32,20 +49,26 @@ pub struct PageIn {
     pub wedding_at: DateTime<FixedOffset>,
     /// IANA time zone of the wedding; `Asia/Seoul` by default.
     #[validate(custom(function = "super::validate::time_zone"))]
+    #[schema(example = "Asia/Seoul")]
     pub time_zone: Option<String>,
     #[validate(nested)]
     pub venue: Option<Venue>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub greeting: Option<String>,
     #[validate(custom(function = "super::validate::theme"))]
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     pub theme: Option<String>,
     #[validate(length(max = 6), nested)]
+    #[schema(max_items = 6)]
     pub gift_accounts: Option<Vec<GiftAccount>>,
     #[validate(nested)]
     pub rsvp: Option<RsvpSettings>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub dress_code: Option<String>,
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub schedule: Option<Vec<ScheduleItem>>,
 }
 
@@ -55,6 +78,11 @@ pub struct PageIn {
 #[serde(rename_all = "camelCase")]
 pub struct PagePatch {
     #[validate(custom(function = "super::validate::slug"))]
+    #[schema(
+        min_length = 3,
+        max_length = 40,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub slug: Option<String>,
     #[validate(nested)]
     pub groom: Option<Person>,
@@ -63,20 +91,26 @@ pub struct PagePatch {
     pub show_contacts: Option<bool>,
     pub wedding_at: Option<DateTime<FixedOffset>>,
     #[validate(custom(function = "super::validate::time_zone"))]
+    #[schema(example = "Asia/Seoul")]
     pub time_zone: Option<String>,
     #[validate(nested)]
     pub venue: Option<Venue>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub greeting: Option<String>,
     #[validate(custom(function = "super::validate::theme"))]
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     pub theme: Option<String>,
     #[validate(length(max = 6), nested)]
+    #[schema(max_items = 6)]
     pub gift_accounts: Option<Vec<GiftAccount>>,
     #[validate(nested)]
     pub rsvp: Option<RsvpSettings>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub dress_code: Option<String>,
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub schedule: Option<Vec<ScheduleItem>>,
     /// The `version` this edit was made on (like `If-Match`): an older one is 412
     /// `stale_version` and nothing changes. Left out: the edit is applied anyway.

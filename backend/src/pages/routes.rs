@@ -311,6 +311,7 @@ pub struct EditorOut {
 pub struct EditorIn {
     /// The email of a registered user.
     #[validate(length(min = 3, max = 320))]
+    #[schema(min_length = 3, max_length = 320)]
     pub email: String,
 }
 

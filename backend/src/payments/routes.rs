@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct PrepareIn {
     #[validate(length(min = 1, max = 26))]
+    #[schema(min_length = 1, max_length = 26)]
     pub page_id: String,
     /// Only `premium` is for sale.
     pub plan: Plan,
@@ -60,6 +61,7 @@ pub struct PrepareOut {
 #[serde(rename_all = "camelCase")]
 pub struct CompleteIn {
     #[validate(length(min = 1, max = 40))]
+    #[schema(min_length = 1, max_length = 40)]
     pub payment_id: String,
 }
 
@@ -67,9 +69,11 @@ pub struct CompleteIn {
 #[serde(rename_all = "camelCase")]
 pub struct CancelIn {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
     /// Amount to refund; everything still refundable when absent.
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub amount: Option<i64>,
 }
 

@@ -4,7 +4,10 @@
 use backend::chat::rate_limit::ChatRateLimit;
 use redis::aio::ConnectionManager;
 
-use crate::common::redis_url;
+use crate::{
+    common::{TestApp, redis_url},
+    events::OwnRedis,
+};
 
 async fn connection() -> ConnectionManager {
     let client = redis::Client::open(redis_url()).expect("TEST_REDIS_URL parses");
@@ -60,4 +63,30 @@ async fn without_redis_each_instance_limits_on_its_own() {
     assert!(instance_1.allow(user).await);
     assert!(!instance_1.allow(user).await);
     assert!(instance_2.allow(user).await);
+}
+
+#[tokio::test]
+async fn when_redis_stops_answering_the_instance_limits_on_its_own() {
+    let mut redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(&[("REDIS_URL", url.as_str())]).await;
+    let limit = ChatRateLimit::new(2, app.state.redis.clone());
+    let user = "it-rate-fallback";
+    assert!(limit.allow(user).await);
+    assert!(limit.allow(user).await);
+    assert!(!limit.allow(user).await, "Redis counted both");
+
+    redis.stop();
+    // The in-process bucket takes over (it has counted nothing yet): no error, no hang.
+    let fallback = async {
+        (
+            limit.allow(user).await,
+            limit.allow(user).await,
+            limit.allow(user).await,
+        )
+    };
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), fallback)
+        .await
+        .expect("the limit answers while Redis is down");
+    assert_eq!(got, (true, true, false));
 }

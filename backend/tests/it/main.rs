@@ -11,6 +11,7 @@ mod chat;
 mod chat_rate_limit;
 mod cors;
 mod dashboard;
+mod errors;
 mod events;
 mod fake_portone;
 mod files;
