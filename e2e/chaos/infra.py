@@ -24,8 +24,9 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 class RedisServer:
-    """`redis-server` on a free port, without persistence: a restart loses everything, the
-    harder case for the chat guarantee."""
+    """`redis-server` on a free port with an append-only file written on every command
+    (`appendfsync always`), as docs/chat.md requires for the guarantee across a Redis
+    restart: without persistence a restart forgets which seqs a turn already sent."""
 
     def __init__(self, workdir: Path):
         self.port = free_port()
@@ -40,7 +41,7 @@ class RedisServer:
         log = (self.workdir / "redis.log").open("ab")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         _wait_port(self.port)

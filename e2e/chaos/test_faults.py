@@ -178,7 +178,7 @@ def test_redis_restarted_mid_traffic(chaos, pool):
     stop = threading.Event()
     threads = _run(users, None, stop)
     time.sleep(4)
-    chaos.redis.restart()  # no persistence: queue, streams and turn state are gone
+    chaos.redis.restart()  # SIGKILL and start again (from its append-only file)
     restarted = time.monotonic()
     # Service is back: a new message is accepted within seconds of the restart.
     owner, page = new_user(chaos)
