@@ -22,6 +22,7 @@ BACKEND_BIN = Path(os.environ.get("BACKEND_BIN", ROOT / "target" / "debug" / "ba
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SERVICE_TOKEN = "e2e-service-token"
 JWT_SECRET = "e2e-jwt-secret-0123456789abcdef0123456789"
+METRICS_TOKEN = "e2e-metrics-token-0123456789"
 
 
 def free_port() -> int:
@@ -193,7 +194,7 @@ class Stack:
             "JWT_SECRET": JWT_SECRET,
             "SERVER_ID": name,
             "LOGIN_RATE_PER_IP": "10000",
-            "LOGIN_RATE_PER_ACCOUNT": "10000",
+            "METRICS_TOKEN": METRICS_TOKEN,
             "PUBLIC_WRITE_RATE_PER_IP": "10000",
             "RUST_LOG": "info,backend=debug",
             **self.backend_env,

@@ -6,12 +6,13 @@ import signal
 import time
 import uuid
 
+import httpx
 import pytest
 import redis
 import socketio
 
 from .client import Api
-from .stack import REDIS_URL
+from .stack import METRICS_TOKEN, REDIS_URL
 
 
 def join(client, page):
@@ -393,3 +394,35 @@ def test_admin_stats_count_chat_sockets_across_instances(stack, couple, clients,
         lambda: _live(b1, admin_token)["instance"]["chatSockets"] <= before,
         "closed sockets are no longer counted",
     )
+
+
+def _chat_figures(stack) -> dict[str, float]:
+    """The chat counters of /metrics, summed over both instances (any instance may hand
+    off a message or store its answer)."""
+    want = (
+        'mocheong_chat_handoffs_total{outcome="accepted"}',
+        'mocheong_chat_turns_total{state="answered"}',
+    )
+    total = dict.fromkeys(want, 0.0)
+    for b in (stack.b1, stack.b2):
+        text = httpx.get(f"{b.base}/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}).text
+        for line in text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name in total:
+                total[name] += float(value)
+    return total
+
+
+def test_metrics_count_hand_offs_and_answered_turns(stack, couple, clients, api):
+    owner, _, page = couple
+    before = _chat_figures(stack)
+    c = clients(stack.b1.base, owner["token"]).connect()
+    join(c, page)
+    mid = ask(c, "식장 어디예요?")
+    assert c.wait_done(mid)["type"] == "done"
+
+    def moved():
+        after = _chat_figures(stack)
+        return all(after[k] >= before[k] + 1 for k in before)
+
+    _eventually(moved, "the hand-off and the answered turn are counted in /metrics")

@@ -89,6 +89,7 @@ impl CircuitBreaker {
         self.failures.store(0, Ordering::Relaxed);
         let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
         if open.take().is_some() {
+            crate::metrics::agent_breaker(false);
             tracing::info!(
                 breaker = "closed",
                 "agent breaker closed: the agent-manager answers again"
@@ -101,6 +102,7 @@ impl CircuitBreaker {
         if n >= self.threshold {
             let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
             if open.is_none() {
+                crate::metrics::agent_breaker(true);
                 tracing::warn!(
                     breaker = "open",
                     failures = n,

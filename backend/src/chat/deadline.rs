@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -52,6 +52,12 @@ async fn sweep(rt: &ChatRuntime, redis: &redis::aio::ConnectionManager) -> anyho
     let cfg = &rt.state.cfg.chat;
     let now = now_ms();
     let earliest = cfg.first_item_timeout.min(cfg.idle_timeout);
+    // Once a second per instance: the outbox depth for /metrics (a cheap count).
+    let waiting = chat_turn::Entity::find()
+        .filter(chat_turn::Column::HandoffDueMs.is_not_null())
+        .count(&rt.state.db)
+        .await?;
+    crate::metrics::outbox_pending(waiting);
     let open = chat_turn::Entity::find()
         .filter(chat_turn::Column::AcceptedAtMs.lte(now - earliest.as_millis() as i64))
         .order_by_asc(chat_turn::Column::AcceptedAtMs)
@@ -130,13 +136,16 @@ pub async fn fail_turn(
         }
         FailOutcome::AlreadyFailed => {}
     }
-    store::finish_turn(
+    if store::finish_turn(
         &rt.state.db,
         &message.id,
         Status::Failed,
         Some(reason.to_owned()),
     )
-    .await?;
+    .await?
+    {
+        store::count_finished(Status::Failed);
+    }
     Ok(())
 }
 

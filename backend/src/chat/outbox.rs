@@ -130,11 +130,23 @@ async fn hand_off(rt: &ChatRuntime, row: &chat_turn::Model) -> anyhow::Result<()
         && turn::is_failed(redis, &message.id).await.unwrap_or(false)
     {
         // Failed by its deadline on another instance that could not record it yet.
-        store::finish_turn(db, &message.id, Status::Failed, Some("deadline".into())).await?;
+        if store::finish_turn(db, &message.id, Status::Failed, Some("deadline".into())).await? {
+            store::count_finished(Status::Failed);
+        }
         return Ok(());
     }
     let request = build_request(rt, &message).await?;
+    let started = std::time::Instant::now();
     let outcome = rt.agent.submit(&request).await;
+    crate::metrics::handoff(
+        match &outcome {
+            Ok(()) => "accepted",
+            Err(HandoffError::Refused(_)) => "refused",
+            Err(HandoffError::Unreachable(_)) => "unreachable",
+            Err(HandoffError::CircuitOpen) => "circuit_open",
+        },
+        started.elapsed(),
+    );
     let mine = || {
         chat_turn::Entity::update_many()
             .col_expr(

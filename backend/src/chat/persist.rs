@@ -19,7 +19,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::store::finish_turn;
+use super::store::{self, finish_turn};
 use crate::{
     db::{
         begin_write,
@@ -162,6 +162,7 @@ pub async fn store_completion(state: &AppState, item: &Value) -> anyhow::Result<
     };
     let stopped = item["stopped"].as_bool().unwrap_or(false);
     let txn = begin_write(&state.db).await?;
+    let mut finished = None;
     // The question moves out of `pending` first, conditionally: an answer that comes
     // after the turn failed (its deadline passed) is not stored.
     let stored = match item["type"].as_str() {
@@ -172,6 +173,7 @@ pub async fn store_completion(state: &AppState, item: &Value) -> anyhow::Result<
                 Status::Answered
             };
             if finish_turn(&txn, message_id, to, None).await? {
+                finished = Some(to);
                 let components = item["components"].as_array().cloned().unwrap_or_default();
                 let inserted = chat_message::Entity::insert(chat_message::ActiveModel {
                     id: Set(new_id()),
@@ -212,12 +214,17 @@ pub async fn store_completion(state: &AppState, item: &Value) -> anyhow::Result<
                 .as_str()
                 .unwrap_or("the assistant failed")
                 .to_owned();
-            finish_turn(&txn, message_id, Status::Failed, Some(reason)).await?;
+            if finish_turn(&txn, message_id, Status::Failed, Some(reason)).await? {
+                finished = Some(Status::Failed);
+            }
             false
         }
         _ => false,
     };
     txn.commit().await?;
+    if let Some(to) = finished {
+        store::count_finished(to);
+    }
     if stored
         && let Some(page) = page::Entity::find_by_id(question.page_id.clone())
             .one(&state.db)

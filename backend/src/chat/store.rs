@@ -252,6 +252,15 @@ pub async fn finish_turn<C: ConnectionTrait>(
     Ok(moved == 1)
 }
 
+/// Counts a turn that reached its final state; called once its change is committed.
+pub fn count_finished(to: Status) {
+    crate::metrics::turn_finished(match to {
+        Status::Answered => "answered",
+        Status::Stopped => "stopped",
+        _ => "failed",
+    });
+}
+
 /// The turns before `before_id`, oldest first, for the agent.
 pub async fn history(
     db: &DatabaseConnection,
