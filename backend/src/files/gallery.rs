@@ -54,20 +54,25 @@ pub struct GalleryItem {
     pub height: Option<i32>,
 }
 
-/// The gallery's pictures in order, with fresh links. Ids whose file is gone or not
-/// ready are skipped.
-pub async fn gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<GalleryItem>> {
+/// The ready files among `ids`, by id (gone or unfinished ones are left out).
+async fn ready_files(state: &AppState, ids: &[String]) -> Result<HashMap<String, file::Model>> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
-    let rows: HashMap<String, file::Model> = file::Entity::find()
+    Ok(file::Entity::find()
         .filter(file::Column::Id.is_in(ids.to_vec()))
         .filter(file::Column::Status.eq(FileStatus::Ready))
         .all(&state.db)
         .await?
         .into_iter()
         .map(|f| (f.id.clone(), f))
-        .collect();
+        .collect())
+}
+
+/// The gallery's pictures in order, with fresh links. Ids whose file is gone or not
+/// ready are skipped.
+pub async fn gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<GalleryItem>> {
+    let rows = ready_files(state, ids).await?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(row) = rows.get(id) {
@@ -88,17 +93,7 @@ pub async fn gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<Galle
 /// [`super::public_images`]) instead of expiring ones. A file stored without a
 /// content hash keeps a signed link.
 pub async fn public_gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<GalleryItem>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: HashMap<String, file::Model> = file::Entity::find()
-        .filter(file::Column::Id.is_in(ids.to_vec()))
-        .filter(file::Column::Status.eq(FileStatus::Ready))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|f| (f.id.clone(), f))
-        .collect();
+    let rows = ready_files(state, ids).await?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(row) = rows.get(id) else { continue };
