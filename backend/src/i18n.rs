@@ -550,6 +550,14 @@ const CATALOG: &[(&str, &str)] = &[
         "환불 가능 금액이 바뀌었습니다. 새로 고친 뒤 다시 시도해 주세요",
     ),
     (
+        "a refund of this payment is already under way; reload and try again",
+        "이 결제의 환불이 이미 진행 중입니다. 새로 고친 뒤 다시 시도해 주세요",
+    ),
+    (
+        "only a picture can be a cover",
+        "사진만 대표 이미지로 쓸 수 있습니다",
+    ),
+    (
         "the payment provider could not refund the payment",
         "결제사가 환불하지 못했습니다",
     ),
