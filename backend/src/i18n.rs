@@ -554,6 +554,10 @@ const CATALOG: &[(&str, &str)] = &[
         "이 결제의 환불이 이미 진행 중입니다. 새로 고친 뒤 다시 시도해 주세요",
     ),
     (
+        "the range is outside the picture",
+        "요청한 범위가 사진 크기를 벗어납니다",
+    ),
+    (
         "only a picture can be a cover",
         "사진만 대표 이미지로 쓸 수 있습니다",
     ),

@@ -65,7 +65,7 @@ pub fn image_url(cfg: &Config, row: &file::Model, variant: Variant) -> Option<St
         ("tag" = String, Path, description = "content tag from the page's gallery item")),
     responses((status = 200, description = "the picture"), (status = 206, description = "the requested byte range"),
         (status = 304, description = "the cached copy is current"), (status = 404, body = ErrorBody),
-        (status = 416, description = "the range is outside the picture")))]
+        (status = 416, description = "the range is outside the picture", body = ErrorBody)))]
 async fn get_public_image(
     State(state): State<AppState>,
     Path((id, variant, tag)): Path<(String, Variant, String)>,
@@ -128,7 +128,12 @@ async fn get_public_image(
     match range {
         Some(Ranged::Unsatisfiable) => {
             out.insert(header::CONTENT_RANGE, value(format!("bytes */{size}"))?);
-            Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response())
+            let refused = Error::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "the range is outside the picture",
+            );
+            Ok((out, refused).into_response())
         }
         Some(Ranged::Bytes(start, end)) => {
             let mut body = object.body;

@@ -111,6 +111,12 @@ async fn published_pictures_have_stable_immutable_links() {
             .await
             .unwrap();
         assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(
+            beyond.headers()["content-range"],
+            format!("bytes */{}", bytes.len()).as_str()
+        );
+        let refused: serde_json::Value = beyond.json().await.unwrap();
+        assert_eq!(refused["error"]["code"], "range_not_satisfiable");
 
         let head = app.http.head(local(&url)).send().await.unwrap();
         assert_eq!(head.status(), 200);
