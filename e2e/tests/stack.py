@@ -75,6 +75,7 @@ class Stack:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mocheong-e2e-")))
     procs: list[Proc] = field(default_factory=list)
+    backends: list[Backend] = field(default_factory=list)
     database_url: str = ""
     agent_url: str = ""
     redis_url: str = REDIS_URL
@@ -206,7 +207,9 @@ class Stack:
             wait_http(f"{base}/health/live", timeout=60)
         except TimeoutError:
             raise RuntimeError(f"{name} did not start:\n{proc.tail()}") from None
-        return Backend(name, base, proc, port)
+        backend = Backend(name, base, proc, port)
+        self.backends.append(backend)
+        return backend
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
