@@ -3,9 +3,11 @@
 # `build` compiles the dependencies from that recipe in a layer of their own and then
 # the sources. The runtime stage is a slim Debian running as a non-root user.
 #
-# Every workspace member (Cargo.toml `members`) must be copied in both stages; the
-# `scripts/ops-check.sh` check rebuilds this COPY set in a temporary directory and
-# runs `cargo metadata --locked` and `cargo check --locked --offline` on it.
+# Every workspace member (Cargo.toml `members`) must be copied in both stages, and the
+# patched crates (`vendor/`, `[patch.crates-io]`) before the recipe is cooked too:
+# cargo-chef's recipe does not carry them. The `scripts/ops-check.sh` check rebuilds
+# this COPY set in a temporary directory and runs `cargo metadata --locked` and
+# `cargo check --locked --offline` on it.
 FROM rust:1.95-bookworm AS chef
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
@@ -15,10 +17,12 @@ COPY Cargo.toml Cargo.lock ./
 COPY backend backend
 COPY migrations migrations
 COPY bench bench
+COPY vendor vendor
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
+COPY vendor vendor
 RUN cargo chef cook --release --locked -p backend --recipe-path recipe.json
 COPY Cargo.toml Cargo.lock ./
 COPY backend backend

@@ -64,17 +64,17 @@ use std::{
     time::Duration,
 };
 
-use crate::{config::EngineIoConfig, errors::Error};
+use crate::{
+    config::EngineIoConfig,
+    errors::Error,
+    queue::{self, Receiver},
+};
 use bytes::Bytes;
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
 use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
-use tokio::sync::{
-    Mutex,
-    mpsc::{self, Receiver, error::TrySendError},
-    watch,
-};
+use tokio::sync::{Mutex, mpsc::error::TrySendError, watch};
 
 pub use engineioxide_core::Sid;
 use tokio_util::sync::CancellationToken;
@@ -115,7 +115,7 @@ impl From<&Error> for Option<DisconnectReason> {
 /// A permit to emit a message to the client.
 /// A permit holds a place in the internal channel to send one packet to the client.
 pub struct Permit<'a> {
-    inner: mpsc::Permit<'a, PacketBuf>,
+    inner: queue::Permit<'a, PacketBuf>,
 }
 impl Permit<'_> {
     /// Consume the permit and emit a message to the client.
@@ -214,7 +214,7 @@ where
     pub(crate) internal_rx: Mutex<InternalRx>,
 
     /// Channel to send [PacketBuf] to the internal connection
-    pub(crate) internal_tx: mpsc::Sender<PacketBuf>,
+    pub(crate) internal_tx: queue::Sender<PacketBuf>,
 
     /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
     /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
@@ -226,7 +226,7 @@ where
     heartbeat_rx: Mutex<Receiver<()>>,
     /// Channel to send Ping [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) from the connexion to the heartbeat job
     /// which is running in a separate task
-    pub(crate) heartbeat_tx: mpsc::Sender<()>,
+    pub(crate) heartbeat_tx: queue::Sender<()>,
 
     /// A cancellation token that will be triggered when the socket is being closed.
     pub(crate) cancellation_token: CancellationToken,
@@ -255,8 +255,8 @@ where
         close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
         supports_binary: bool,
     ) -> Self {
-        let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
-        let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
+        let (internal_tx, internal_rx) = queue::channel(config.max_buffer_size);
+        let (heartbeat_tx, heartbeat_rx) = queue::channel(1);
         let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
@@ -307,22 +307,30 @@ where
     ///
     /// Keep a handle to the job so that it can be aborted when the socket is closed
     pub(crate) fn spawn_heartbeat(self: Arc<Self>, interval: Duration, timeout: Duration) {
-        let cancellation_token = self.cancellation_token.clone();
+        tokio::spawn(self.heartbeat(interval, timeout));
+    }
 
-        tokio::spawn(
-            cancellation_token
-                .run_until_cancelled_owned(async move {
-                    if let Err(_e) = self.heartbeat_job(interval, timeout).await {
-                        self.close(DisconnectReason::HeartbeatTimeout);
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
-                    }
-                })
-                .inspect(|_v| {
+    /// The heartbeat job, until the socket is closed. (Patched: split out of
+    /// [`Socket::spawn_heartbeat`] so that a websocket session runs it in its
+    /// connection's task rather than in a task of its own.)
+    pub(crate) fn heartbeat(
+        self: Arc<Self>,
+        interval: Duration,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<()>> + Send + 'static {
+        let cancellation_token = self.cancellation_token.clone();
+        cancellation_token
+            .run_until_cancelled_owned(async move {
+                if let Err(_e) = self.heartbeat_job(interval, timeout).await {
+                    self.close(DisconnectReason::HeartbeatTimeout);
                     #[cfg(feature = "tracing")]
-                    tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
-                }),
-        );
+                    tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
+                }
+            })
+            .inspect(|_v| {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
+            })
     }
 
     /// Heartbeat is sent every `interval` milliseconds by the client and the server `is` expected to respond within `timeout` milliseconds.
@@ -606,8 +614,8 @@ where
         close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
-        let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
-        let (heartbeat_tx, heartbeat_rx) = mpsc::channel(1);
+        let (internal_tx, internal_rx) = queue::channel(buffer_size);
+        let (heartbeat_tx, heartbeat_rx) = queue::channel(1);
         let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
@@ -633,7 +641,7 @@ where
         };
         let sock = Arc::new(sock);
 
-        let (tx, rx) = mpsc::channel(buffer_size);
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer_size);
         let sock_clone = sock.clone();
         tokio::spawn(async move {
             let mut internal_rx = sock_clone.internal_rx.try_lock().unwrap();

@@ -228,7 +228,9 @@ mod rx_stream {
 
     use futures_core::Stream;
     use pin_project_lite::pin_project;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
+
+    use crate::queue as mpsc;
     use tokio_util::sync::ReusableBoxFuture;
 
     /// [`ReceiverStream`] is a stream that wraps a [`mpsc::Receiver`] by reference.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use futures_util::{
     SinkExt, StreamExt, TryStreamExt,
+    future::OptionFuture,
     stream::{SplitSink, SplitStream},
 };
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
@@ -123,7 +124,7 @@ where
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
-    let (socket, ws) = if let Some(sid) = sid {
+    let (socket, ws, heartbeat) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
@@ -148,7 +149,8 @@ where
                         return Err(Error::Upgrade);
                     }
                 }
-                (socket, ws)
+                // The polling session already runs its heartbeat.
+                (socket, ws, None)
             }
         }
     } else {
@@ -159,18 +161,36 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
+        let heartbeat = socket
             .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        (socket, ws)
+            .heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+        (socket, ws, Some(heartbeat))
     };
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
     tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
 
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
+    // Patched: the heartbeat runs in this task, next to the reader, instead of in a
+    // task of its own (a task per socket for the socket's whole life). Both wake
+    // rarely (a client frame, a ping every `ping_interval`), so polling both on either
+    // wake-up costs nothing; the writer, woken for every packet, keeps its own task.
+    // Both end with the session's cancellation token.
+    let reader = forward_from_socket(&engine, rx, &socket);
+    futures_util::future::join(reader, OptionFuture::from(heartbeat)).await;
+    Ok(())
+}
+
+/// Pipe between websocket and internal socket channel: reads until the client or the
+/// session ends, then closes the session.
+async fn forward_from_socket<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    socket: &Arc<Socket<H::Data>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match forward_to_handler(engine, rx, socket)
         .with_cancellation_token(&socket.cancellation_token)
         .await
     {
@@ -192,7 +212,6 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
