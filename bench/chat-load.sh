@@ -49,7 +49,7 @@ DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
   AGENT_MANAGER_URL="http://127.0.0.1:$AGENT_PORT" \
   JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
   LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 CHAT_RATE_PER_MINUTE=100000 \
-  REQUEST_TIMEOUT_SECS=120 RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
+  HTTP_MAX_CONNECTIONS_PER_IP=0 REQUEST_TIMEOUT_SECS=120 RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
   "$TARGET/release/backend" serve >"${BACKEND_LOG:-$work/backend.log}" 2>&1 &
 backend_pid=$!
 pids+=("$backend_pid")

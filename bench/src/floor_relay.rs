@@ -21,9 +21,10 @@ use std::{
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use tokio::{net::TcpListener, sync::mpsc};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes, protocol::WebSocketConfig};
 
 const QUEUE: usize = 128;
+const READ_BUFFER: usize = 1024;
 const PING_INTERVAL: Duration = Duration::from_secs(25);
 
 type Rooms = Arc<RwLock<HashMap<String, Vec<(u64, mpsc::Sender<Utf8Bytes>)>>>>;
@@ -94,7 +95,10 @@ fn leave(rooms: &Rooms, room: &str, ids: &[u64]) {
 /// One socket: the Engine.IO open packet, the namespace connect, `joinRoom`, then
 /// frames from the room's queue, pings, and the client's pongs, in one task.
 async fn serve_socket(tcp: tokio::net::TcpStream, id: u64, rooms: Rooms) -> anyhow::Result<()> {
-    let ws = tokio_tungstenite::accept_async(tcp).await?;
+    // The backend's read buffer size (backend/src/chat/mod.rs): tungstenite's default
+    // (128 KiB) is zero-filled on every read attempt, a cost no relay needs to pay.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await?;
     let (mut sink, mut stream) = ws.split();
     sink.send(Message::text(format!(
         r#"0{{"sid":"floor{id}","upgrades":[],"pingInterval":{},"pingTimeout":20000,"maxPayload":1000000}}"#,

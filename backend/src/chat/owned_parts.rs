@@ -5,17 +5,30 @@
 //! socket in a heap profile (docs/benchmarks.md "Memory per socket"). This layer,
 //! placed in front of socketioxide, gives Socket.IO requests owned copies, so the
 //! buffer is freed once the WebSocket upgrade is done.
+//!
+//! Only the headers Engine.IO reads are kept ([`KEPT_HEADERS`]): nothing reads the
+//! others once the request reached socketioxide (CORS, request ids and tracing run in
+//! the layers outside), and a browser sends a dozen of them, kept per socket.
 
 use std::task::{Context, Poll};
 
 use axum::{
     extract::OriginalUri,
-    http::{HeaderMap, HeaderName, HeaderValue, Request, Uri},
+    http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, header},
 };
 use tower::{Layer, Service};
 
 /// Socketioxide's default request path.
 const SOCKET_IO_PATH: &str = "/socket.io";
+
+/// What Engine.IO reads from a request: the WebSocket key (upgrade answer) and the
+/// polling body's content type; `accept-language` too, for answers in the socket's
+/// language.
+const KEPT_HEADERS: [HeaderName; 3] = [
+    header::SEC_WEBSOCKET_KEY,
+    header::CONTENT_TYPE,
+    header::ACCEPT_LANGUAGE,
+];
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OwnedPartsLayer;
@@ -51,18 +64,18 @@ where
     }
 }
 
-/// Replaces the headers and URI by copies that share no memory with the read buffer.
+/// Replaces the headers Engine.IO reads and the URI by copies that share no memory
+/// with the read buffer; drops the other headers.
 fn own_parts<B>(req: &mut Request<B>) {
     let shared = std::mem::take(req.headers_mut());
-    let mut owned = HeaderMap::with_capacity(shared.len());
-    for (name, value) in &shared {
-        // `from_bytes` copies; a value that was valid stays valid.
-        if let (Ok(name), Ok(mut copy)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
+    let kept = |name: &HeaderName| KEPT_HEADERS.contains(name);
+    let mut owned = HeaderMap::with_capacity(shared.keys().filter(|n| kept(n)).count());
+    for (name, value) in shared.iter().filter(|(name, _)| kept(name)) {
+        // `from_bytes` copies; a value that was valid stays valid. Standard names
+        // are static already.
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
             copy.set_sensitive(value.is_sensitive());
-            owned.append(name, copy);
+            owned.append(name.clone(), copy);
         }
     }
     *req.headers_mut() = owned;
@@ -85,12 +98,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn socket_io_requests_keep_every_header_and_the_uri() {
+    fn socket_io_requests_keep_the_headers_engine_io_reads_and_the_uri() {
         let mut req = Request::builder()
             .uri("/socket.io/?EIO=4&transport=websocket")
             .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .header("x-custom", "a")
-            .header("x-custom", "b")
+            .header("content-type", "text/plain;charset=UTF-8")
+            .header("accept-language", "ko")
+            .header("accept-language", "en")
+            .header("user-agent", "a browser")
+            .header("cookie", "a=b")
             .body(())
             .unwrap();
         own_parts(&mut req);
@@ -99,7 +115,9 @@ mod tests {
             req.headers()["sec-websocket-key"],
             "dGhlIHNhbXBsZSBub25jZQ=="
         );
-        let custom: Vec<_> = req.headers().get_all("x-custom").iter().collect();
-        assert_eq!(custom, ["a", "b"]);
+        assert_eq!(req.headers()["content-type"], "text/plain;charset=UTF-8");
+        let languages: Vec<_> = req.headers().get_all("accept-language").iter().collect();
+        assert_eq!(languages, ["ko", "en"]);
+        assert_eq!(req.headers().len(), 4, "{:?}", req.headers());
     }
 }
