@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::DbBackend;
 use secrecy::ExposeSecret;
 
-use crate::{error::Error, state::AppState};
+use crate::{chat::agent::BreakerState, error::Error, state::AppState};
 
 /// The metric names, for dashboards and alerts (listed in docs/operations.md).
 pub mod names {
@@ -41,6 +41,7 @@ pub mod names {
     pub const HANDOFFS: &str = "mocheong_chat_handoffs_total";
     pub const HANDOFF_DURATION: &str = "mocheong_chat_handoff_duration_seconds";
     pub const BREAKER_OPEN: &str = "mocheong_chat_agent_breaker_open";
+    pub const BREAKER_STATE: &str = "mocheong_chat_agent_breaker_state";
     pub const TURNS: &str = "mocheong_chat_turns_total";
     pub const OUTBOX_PENDING: &str = "mocheong_chat_outbox_pending";
     pub const BUILD_INFO: &str = "mocheong_build_info";
@@ -108,7 +109,7 @@ fn describe() {
     describe_histogram!(
         RELAY_LAG,
         Unit::Seconds,
-        "Delay between an agent item's publication and its relay to the room"
+        "Delay from an agent item's publication (its published_at_ms, Redis time) to its hand-off to this instance's sockets in the room; one sample per item per instance with sockets in the room"
     );
     describe_counter!(
         RELAY_SLOW_SOCKETS,
@@ -126,7 +127,11 @@ fn describe() {
     );
     describe_gauge!(
         BREAKER_OPEN,
-        "1 while the agent-manager circuit breaker is open"
+        "1 while the agent-manager circuit breaker is not closed (open or half-open)"
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "1 for the agent-manager circuit breaker's current state (closed, open, half_open), 0 for the others"
     );
     describe_counter!(
         TURNS,
@@ -265,6 +270,12 @@ fn record_live_figures(state: &AppState) {
     gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
     gauge!(DB_POOL_MAX).set(f64::from(state.cfg.db_max_connections));
+    // Read from the breaker itself: a cool-down ending is no event that could set it.
+    let breaker = state.agent_breaker.state();
+    for s in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
+        gauge!(BREAKER_STATE, "state" => s.as_str()).set(if s == breaker { 1.0 } else { 0.0 });
+    }
+    gauge!(BREAKER_OPEN).set(if breaker == BreakerState::Closed { 0.0 } else { 1.0 });
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

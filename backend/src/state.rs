@@ -10,6 +10,7 @@ use crate::{
         jwt::JwtKeys,
         rate_limit::{KeyedLimiter, Limiters, LoginBackoff, spawn_cleanup},
     },
+    chat::agent::CircuitBreaker,
     config::Config,
     db,
     events::{self, EventPublisher, Notifications},
@@ -41,6 +42,9 @@ pub struct AppState {
     pub argon2: Arc<WorkGate>,
     /// Image decodes of uploads: bounded concurrency.
     pub decodes: Arc<WorkGate>,
+    /// The agent hand-off circuit breaker (used by the chat runtime; read by
+    /// readiness and `/metrics`).
+    pub agent_breaker: Arc<CircuitBreaker>,
     /// Cancelled on SIGTERM/Ctrl-C; every background loop watches it.
     pub shutdown: CancellationToken,
 }
@@ -99,6 +103,10 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
             cfg.files.decode_queue,
         ),
         storage,
+        agent_breaker: Arc::new(CircuitBreaker::new(
+            cfg.chat.breaker_threshold,
+            cfg.chat.breaker_cooldown,
+        )),
         jwt: Arc::new(JwtKeys::new(&cfg)),
         cfg: Arc::new(cfg),
         db,

@@ -402,6 +402,8 @@ def _chat_figures(stack) -> dict[str, float]:
     want = (
         'mocheong_chat_handoffs_total{outcome="accepted"}',
         'mocheong_chat_turns_total{state="answered"}',
+        # One sample per item an instance hands to its sockets (the client below).
+        "mocheong_chat_relay_lag_seconds_count",
     )
     total = dict.fromkeys(want, 0.0)
     for b in [b for b in stack.backends if b.proc.popen.poll() is None]:
@@ -419,10 +421,13 @@ def test_metrics_count_hand_offs_and_answered_turns(stack, couple, clients, api)
     c = clients(stack.b1.base, owner["token"]).connect()
     join(c, page)
     mid = ask(c, "식장 어디예요?")
-    assert c.wait_done(mid)["type"] == "done"
+    done = c.wait_done(mid)
+    assert done["type"] == "done"
+    # Every item carries its publication time (Redis clock, ms), which the lag is read from.
+    assert isinstance(done.get("published_at_ms"), int), done
 
     def moved():
         after = _chat_figures(stack)
         return all(after[k] >= before[k] + 1 for k in before)
 
-    _eventually(moved, "the hand-off and the answered turn are counted in /metrics")
+    _eventually(moved, "the hand-off, the answered turn and the relay lag are counted in /metrics")

@@ -34,6 +34,8 @@ class TurnClosed(Exception):  # noqa: N818 - a state, not a failure of ours
 # One item, atomically: refused when the turn was failed or the seq already used; otherwise
 # XADD to the session stream (and the completion stream when final), PUBLISH, and record
 # next_seq / at_ms (Redis time) / final in the turn hash the backend's deadline reads.
+# The item goes out with `published_at_ms` (that same Redis time) put first, so the
+# backend's relay can measure its lag on one clock without parsing the item.
 # KEYS: turn, session stream, completion stream, channel.
 # ARGV: seq, item, final (0/1), stream maxlen, stream ttl, completion maxlen,
 #       message_id, session_id, page_id, user_id, type, turn ttl.
@@ -43,16 +45,17 @@ if redis.call('HGET', t, 'failed') then return -1 end
 local seq = tonumber(ARGV[1])
 local nxt = tonumber(redis.call('HGET', t, 'next_seq') or '0')
 if seq < nxt then return -2 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'item', ARGV[2])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local item = '{"published_at_ms":' .. ms .. ',' .. string.sub(ARGV[2], 2)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'item', item)
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 if ARGV[3] == '1' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'message_id', ARGV[7],
     'session_id', ARGV[8], 'page_id', ARGV[9], 'user_id', ARGV[10], 'type', ARGV[11],
-    'item', ARGV[2])
+    'item', item)
 end
-redis.call('PUBLISH', KEYS[4], ARGV[2])
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('PUBLISH', KEYS[4], item)
 redis.call('HSET', t, 'next_seq', seq + 1, 'at_ms', ms)
 if ARGV[3] == '1' then redis.call('HSET', t, 'final', '1') end
 redis.call('EXPIRE', t, ARGV[12])

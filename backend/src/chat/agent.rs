@@ -4,7 +4,7 @@
 
 use std::{
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU32, Ordering},
     },
     time::{Duration, Instant},
@@ -48,13 +48,44 @@ pub enum HandoffError {
     Refused(String),
 }
 
+/// What the breaker lets through, as readiness and `/metrics` report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Hand-offs go through.
+    Closed,
+    /// Hand-offs fail fast until the cool-down ends.
+    Open,
+    /// The cool-down ended: one probe hand-off goes (or is going) through.
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Trip {
+    /// `None` while closed.
+    open_until: Option<Instant>,
+    /// The half-open probe is in flight.
+    probing: bool,
+}
+
 /// Fails fast after repeated failures instead of making every hand-off wait for
-/// timeouts. Per instance; every state change is logged (`agent breaker ...`).
+/// timeouts. Per instance; every state change is logged (`agent breaker ...`). Shared
+/// (an `Arc` in `AppState`) so that readiness and `/metrics` can read its state.
 pub struct CircuitBreaker {
     threshold: u32,
     cooldown: Duration,
     failures: AtomicU32,
-    open_until: Mutex<Option<Instant>>,
+    trip: Mutex<Trip>,
 }
 
 impl CircuitBreaker {
@@ -63,18 +94,35 @@ impl CircuitBreaker {
             threshold,
             cooldown,
             failures: AtomicU32::new(0),
-            open_until: Mutex::new(None),
+            trip: Mutex::new(Trip::default()),
+        }
+    }
+
+    fn trip(&self) -> std::sync::MutexGuard<'_, Trip> {
+        self.trip.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state now; cheap (one uncontended lock), for probes and scrapes.
+    pub fn state(&self) -> BreakerState {
+        let trip = self.trip();
+        match trip.open_until {
+            None => BreakerState::Closed,
+            Some(_) if trip.probing => BreakerState::HalfOpen,
+            Some(until) if Instant::now() >= until => BreakerState::HalfOpen,
+            Some(_) => BreakerState::Open,
         }
     }
 
     /// Whether a call may go through now. After the cool-down one probe call is let
     /// through (half-open); its outcome closes or re-opens the circuit.
     pub fn allow(&self) -> bool {
-        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
-        match *open {
+        let mut trip = self.trip();
+        match trip.open_until {
             Some(until) if Instant::now() < until => false,
             Some(_) => {
-                *open = Some(Instant::now() + self.cooldown);
+                // Another probe only if this one never reports back within a cool-down.
+                trip.open_until = Some(Instant::now() + self.cooldown);
+                trip.probing = true;
                 tracing::info!(
                     breaker = "half_open",
                     "agent breaker half-open: one probe hand-off"
@@ -87,8 +135,9 @@ impl CircuitBreaker {
 
     pub fn success(&self) {
         self.failures.store(0, Ordering::Relaxed);
-        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
-        if open.take().is_some() {
+        let mut trip = self.trip();
+        trip.probing = false;
+        if trip.open_until.take().is_some() {
             crate::metrics::agent_breaker(false);
             tracing::info!(
                 breaker = "closed",
@@ -100,8 +149,8 @@ impl CircuitBreaker {
     pub fn failure(&self) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= self.threshold {
-            let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
-            if open.is_none() {
+            let mut trip = self.trip();
+            if trip.open_until.is_none() {
                 crate::metrics::agent_breaker(true);
                 tracing::warn!(
                     breaker = "open",
@@ -110,7 +159,8 @@ impl CircuitBreaker {
                     "agent breaker open: hand-offs wait for the probe"
                 );
             }
-            *open = Some(Instant::now() + self.cooldown);
+            trip.open_until = Some(Instant::now() + self.cooldown);
+            trip.probing = false;
         }
     }
 }
@@ -120,7 +170,7 @@ pub struct AgentClient {
     base_url: Option<String>,
     http: reqwest::Client,
     redis: Option<redis::aio::ConnectionManager>,
-    breaker: CircuitBreaker,
+    breaker: Arc<CircuitBreaker>,
 }
 
 impl AgentClient {
@@ -129,8 +179,8 @@ impl AgentClient {
         base_url: Option<String>,
         http: reqwest::Client,
         redis: Option<redis::aio::ConnectionManager>,
+        breaker: Arc<CircuitBreaker>,
     ) -> Self {
-        let breaker = CircuitBreaker::new(cfg.breaker_threshold, cfg.breaker_cooldown);
         AgentClient {
             cfg,
             base_url,
@@ -276,10 +326,18 @@ mod tests {
         assert!(b.allow());
         b.failure();
         assert!(!b.allow(), "open after two failures");
+        assert_eq!(b.state(), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(b.state(), BreakerState::HalfOpen, "a probe may go");
         assert!(b.allow(), "one trial after the cool-down");
         assert!(!b.allow(), "only one trial while half-open");
+        assert_eq!(b.state(), BreakerState::HalfOpen, "the probe is in flight");
+        b.failure();
+        assert_eq!(b.state(), BreakerState::Open, "a failed probe re-opens it");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow());
         b.success();
+        assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow());
     }
 }

@@ -63,6 +63,7 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
             state.cfg.agent_manager_url.clone(),
             state.http.clone(),
             state.redis.clone(),
+            Arc::clone(&state.agent_breaker),
         ),
         limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
         wake: tokio::sync::Notify::new(),

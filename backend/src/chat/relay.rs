@@ -15,15 +15,22 @@
 //! stream of items for one does not become a stream of queries.
 //!
 //! Items are not parsed into a JSON tree: the relay checks the text is JSON and hands
-//! it to each socket as it came. A socket whose send buffer is full (a client that
+//! it to each socket as it came. The publishing scripts put `published_at_ms` (Redis
+//! time) first in every item, so the relay lag (publication → handed to the room's
+//! sockets) is read from the item's first bytes and measured on Redis's clock: the
+//! relay keeps the offset of its own clock to Redis's (`TIME`, every
+//! [`CLOCK_SYNC_EVERY`]). A socket whose send buffer is full (a client that
 //! stopped reading) is not skipped silently: it leaves its rooms and is disconnected,
 //! so it never sees a later item after a missing one; the client reconnects and
 //! `resume`s from its last seq (docs/chat.md "Relay across instances").
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::atomic::{AtomicU64, Ordering},
-    time::{Duration, Instant},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use futures::StreamExt;
@@ -55,6 +62,8 @@ const MAX_CACHED_SESSIONS: usize = 100_000;
 /// has closed it).
 const DISCONNECT_RETRY: Duration = Duration::from_millis(250);
 const DISCONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+/// How often the relay measures its clock's offset to Redis's again.
+const CLOCK_SYNC_EVERY: Duration = Duration::from_secs(10);
 
 /// Sockets disconnected because their send buffer was full (also exported as
 /// `mocheong_chat_relay_slow_sockets_total`; tests read this one).
@@ -115,6 +124,14 @@ pub async fn broadcast(
 
 /// Runs until shutdown, re-subscribing after Redis connection losses.
 pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: CancellationToken) {
+    let clock = Arc::new(RedisClock::default());
+    if let Some(redis) = state.redis.clone() {
+        tokio::spawn(sync_clock(
+            Arc::clone(&clock),
+            redis,
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(async move {
         let (lookups_tx, mut lookups) = mpsc::unbounded_channel();
         let mut relay = Relay {
@@ -124,6 +141,7 @@ pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: Can
             waiting: HashMap::new(),
             lookups_tx,
             shutdown: shutdown.clone(),
+            clock,
         };
         loop {
             match client.get_async_pubsub().await {
@@ -161,6 +179,81 @@ pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: Can
     });
 }
 
+/// The offset (ms) from this host's clock to Redis's, which `published_at_ms` is on.
+/// `i64::MIN` until first measured: no lag is recorded before that.
+pub struct RedisClock(AtomicI64);
+
+impl Default for RedisClock {
+    fn default() -> Self {
+        RedisClock(AtomicI64::new(i64::MIN))
+    }
+}
+
+impl RedisClock {
+    /// Redis's time now in ms, by this host's clock and the last measured offset.
+    pub fn now_ms(&self) -> Option<i64> {
+        let offset = self.0.load(Ordering::Relaxed);
+        (offset != i64::MIN).then(|| local_ms() + offset)
+    }
+
+    /// Records one `TIME` answer read between `before` and `after` (local ms): Redis
+    /// read its clock about halfway, so the error is at most half the round trip.
+    pub fn observe(&self, before: i64, redis_ms: i64, after: i64) {
+        self.0
+            .store(redis_ms - (before + after) / 2, Ordering::Relaxed);
+    }
+
+    /// How long ago (by Redis's clock) an item stamped `published_at_ms` went out.
+    pub fn lag_of(&self, published_at_ms: i64) -> Option<Duration> {
+        let now = self.now_ms()?;
+        Some(Duration::from_millis(
+            now.saturating_sub(published_at_ms).max(0) as u64,
+        ))
+    }
+}
+
+fn local_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Keeps `clock` current: one `TIME` round trip every [`CLOCK_SYNC_EVERY`]. A failed
+/// read keeps the last offset (clocks drift slowly).
+async fn sync_clock(
+    clock: Arc<RedisClock>,
+    mut redis: redis::aio::ConnectionManager,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let before = local_ms();
+        match redis::cmd("TIME")
+            .query_async::<(String, String)>(&mut redis)
+            .await
+        {
+            Ok((secs, micros)) => {
+                let after = local_ms();
+                let redis_ms = secs.parse::<i64>().unwrap_or_default() * 1000
+                    + micros.parse::<i64>().unwrap_or_default() / 1000;
+                clock.observe(before, redis_ms, after);
+            }
+            Err(e) => tracing::debug!(error = %e, "chat relay: reading Redis TIME failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(CLOCK_SYNC_EVERY) => {}
+        }
+    }
+}
+
+/// `published_at_ms` when the item starts with it (as both publishing scripts write
+/// it); no JSON parse on the relay's hot path.
+pub fn published_at_ms(item: &str) -> Option<i64> {
+    let rest = item.strip_prefix(r#"{"published_at_ms":"#)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
 /// What the database said about a session.
 enum Lookup {
     Room(String),
@@ -183,6 +276,7 @@ struct Relay {
     waiting: HashMap<String, VecDeque<Box<RawValue>>>,
     lookups_tx: mpsc::UnboundedSender<(String, Lookup)>,
     shutdown: CancellationToken,
+    clock: Arc<RedisClock>,
 }
 
 impl Relay {
@@ -196,13 +290,15 @@ impl Relay {
         // struct's field order); agent items never have one.
         if text.get().starts_with(r#"{"_relay""#) {
             match serde_json::from_str::<IncomingEnvelope>(text.get()) {
-                Ok(env) => send_to_room(
-                    &self.io,
-                    &env.relay.room,
-                    env.relay.except.as_deref(),
-                    &env.relay.event,
-                    env.payload,
-                ),
+                Ok(env) => {
+                    send_to_room(
+                        &self.io,
+                        &env.relay.room,
+                        env.relay.except.as_deref(),
+                        &env.relay.event,
+                        env.payload,
+                    );
+                }
                 Err(e) => tracing::warn!(channel, error = %e, "chat relay: bad envelope"),
             }
             return;
@@ -211,11 +307,22 @@ impl Relay {
             return;
         };
         match self.rooms.get(session_id) {
-            Some(Known::Room(room)) => send_to_room(&self.io, room, None, "newMessage", text),
+            Some(Known::Room(room)) => self.deliver_item(room, text),
             Some(Known::Missing(at)) if at.elapsed() < MISS_TTL => {
                 tracing::debug!(session_id, "chat relay: item for an unknown session");
             }
             _ => self.wait_for_room(session_id, text),
+        }
+    }
+
+    /// Hands an agent item to the room's sockets here and records its lag once (when
+    /// this instance has sockets in the room).
+    fn deliver_item(&self, room: &str, item: &RawValue) {
+        let sent = send_to_room(&self.io, room, None, "newMessage", item);
+        if sent > 0
+            && let Some(lag) = published_at_ms(item.get()).and_then(|at| self.clock.lag_of(at))
+        {
+            metrics::relay_lag(lag);
         }
     }
 
@@ -273,7 +380,7 @@ impl Relay {
         match found {
             Lookup::Room(room) => {
                 for item in &items {
-                    send_to_room(&self.io, &room, None, "newMessage", item);
+                    self.deliver_item(&room, item);
                 }
                 self.rooms.insert(session_id, Known::Room(room));
             }
@@ -331,10 +438,16 @@ async fn look_up_room(db: &DatabaseConnection, session_id: &str) -> Lookup {
     Lookup::GaveUp
 }
 
-/// Hands `data` to every socket of this instance in `room`.
-fn send_to_room(io: &SocketIo, room: &str, except: Option<&str>, event: &str, data: &RawValue) {
+/// Hands `data` to every socket of this instance in `room`; returns to how many.
+fn send_to_room(
+    io: &SocketIo,
+    room: &str,
+    except: Option<&str>,
+    event: &str,
+    data: &RawValue,
+) -> u64 {
     let Some(ns) = io.of(NAMESPACE) else {
-        return;
+        return 0;
     };
     let mut sent = 0;
     for socket in ns.to(room.to_owned()).sockets() {
@@ -351,6 +464,7 @@ fn send_to_room(io: &SocketIo, room: &str, except: Option<&str>, event: &str, da
     if sent > 0 {
         metrics::relay_items("out", sent);
     }
+    sent
 }
 
 /// A socket whose buffer is full has just missed an item: it must not receive later
@@ -379,4 +493,29 @@ fn drop_slow(socket: SocketRef, room: &str) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_publication_time_is_read_from_the_item_start() {
+        let item = r#"{"published_at_ms":1733000000123,"session_id":"s","seq":0}"#;
+        assert_eq!(published_at_ms(item), Some(1_733_000_000_123));
+        assert_eq!(published_at_ms(r#"{"session_id":"s","published_at_ms":1}"#), None);
+        assert_eq!(published_at_ms(r#"{"published_at_ms":"x"}"#), None);
+    }
+
+    #[test]
+    fn lag_is_measured_on_the_redis_clock() {
+        let clock = RedisClock::default();
+        assert_eq!(clock.lag_of(0), None, "no lag before the first TIME");
+        // Redis's clock is 5 s ahead of this host's.
+        let now = local_ms();
+        clock.observe(now, now + 5_000, now);
+        let lag = clock.lag_of(now + 5_000 - 250).unwrap();
+        assert!(lag >= Duration::from_millis(250) && lag < Duration::from_secs(5));
+        assert_eq!(clock.lag_of(now + 60_000), Some(Duration::ZERO), "never negative");
+    }
 }

@@ -71,12 +71,15 @@ pub enum FailOutcome {
 
 // KEYS: turn hash, session stream, session channel.
 // ARGV: the error item as JSON without `seq`, turn TTL, stream maxlen, stream TTL.
+// `published_at_ms` (Redis time) goes first, as in the worker's script (relay lag).
 const FAIL_SCRIPT: &str = r#"
 local t = KEYS[1]
 if redis.call('HGET', t, 'failed') then return -2 end
 if redis.call('HGET', t, 'final') then return -1 end
 local seq = tonumber(redis.call('HGET', t, 'next_seq') or '0')
-local item = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local item = '{"published_at_ms":' .. ms .. ',"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
 redis.call('HSET', t, 'failed', '1', 'final', '1', 'next_seq', seq + 1)
 redis.call('EXPIRE', t, ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'item', item)

@@ -399,3 +399,42 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_last_item_it_can_
         "the client saw a gap instead of a disconnect"
     );
 }
+
+/// The samples of `mocheong_chat_relay_lag_seconds` so far (process-wide recorder).
+fn relay_lag_samples() -> f64 {
+    backend::metrics::install()
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("mocheong_chat_relay_lag_seconds_count "))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// Items stamped with their publication time (as the worker's and the deadline's
+/// scripts stamp them) are counted in the lag histogram when relayed; unstamped ones
+/// are relayed all the same.
+#[tokio::test]
+async fn relayed_items_record_their_lag_from_the_publication_stamp() {
+    let redis = OwnRedis::start().await;
+    let app = TestApp::spawn_with(&[("REDIS_URL", &redis.url)]).await;
+    let owner = app.register().await;
+    let page = create_page(&app, &owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut client = SioClient::connect(&app, &owner.access).await;
+    let session = client.join(&page).await;
+    let mut conn = redis.conn().await;
+    let (secs, micros): (String, String) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let now_ms = secs.parse::<i64>().unwrap() * 1000 + micros.parse::<i64>().unwrap() / 1000;
+
+    let before = relay_lag_samples();
+    let unstamped = item(&session, 0, "a");
+    let stamped = format!(r#"{{"published_at_ms":{now_ms},{}"#, &item(&session, 1, "b")[1..]);
+    for text in [unstamped, stamped] {
+        let _: i64 = conn.publish(format!("chat:{session}"), text).await.unwrap();
+    }
+    assert_eq!(client.next_item_seq().await, 0);
+    assert_eq!(client.next_item_seq().await, 1);
+    // Other tests of this process relay items too: at least ours.
+    assert!(relay_lag_samples() >= before + 1.0);
+}
