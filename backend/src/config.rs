@@ -43,6 +43,8 @@ pub struct Config {
     pub login_backoff_max: Duration,
     /// Editor invitations a page owner may send per hour.
     pub editor_invites_per_hour: u32,
+    /// How long an editor invitation can be accepted.
+    pub editor_invitation_ttl: Duration,
     /// Argon2 checks run at once, and how many more may wait (then 503).
     pub argon2_concurrency: usize,
     pub argon2_queue: usize,
@@ -410,6 +412,10 @@ impl Config {
                 r.parse("CHAT_SWEEP_INTERVAL_MS", 1_000u64)
                     .clamp(50, 60_000),
             ),
+            membership_recheck: Duration::from_millis(
+                r.parse("CHAT_MEMBERSHIP_RECHECK_MS", 30_000u64)
+                    .clamp(100, 3_600_000),
+            ),
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
         };
@@ -478,6 +484,9 @@ impl Config {
             refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
             login_free_failures: r.parse("LOGIN_FREE_FAILURES", 5u32),
             editor_invites_per_hour: r.parse("EDITOR_INVITES_PER_HOUR", 30u32).max(1),
+            editor_invitation_ttl: Duration::from_secs(
+                r.parse("EDITOR_INVITATION_TTL_DAYS", 14u64).clamp(1, 365) * 86_400,
+            ),
             login_backoff_max: Duration::from_secs(
                 r.parse("LOGIN_BACKOFF_MAX_SECS", 900u64).max(1),
             ),
@@ -590,6 +599,9 @@ pub struct ChatConfig {
     pub turn_timeout: Duration,
     /// How often each instance's dispatcher and deadline sweeper look at open turns.
     pub sweep_interval: Duration,
+    /// How often each instance re-checks that its joined sockets' users still belong
+    /// to their pages (the bound when a revocation event is lost).
+    pub membership_recheck: Duration,
     /// This instance's name (its consumer name in the completion group); the same
     /// as `Config::server_id`.
     pub instance_id: String,

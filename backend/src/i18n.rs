@@ -183,6 +183,7 @@ fn noun(value: &str) -> String {
         "route" => "경로",
         "invitation" => "초대장",
         "editor" => "공동 편집자",
+        "editor invitation" => "공동 편집 초대",
         "entry" => "글",
         "suspend" => "정지",
         "reinstate" => "정지 해제",
@@ -381,6 +382,10 @@ const CATALOG: &[(&str, &str)] = &[
     (
         "the owner is already on the page",
         "소유자는 이미 이 페이지에 있습니다",
+    ),
+    (
+        "this invitation has expired; ask the page's owner for a new one",
+        "초대가 만료되었습니다. 페이지 소유자에게 다시 초대해 달라고 요청해 주세요",
     ),
     (
         "only a published page can be unpublished",

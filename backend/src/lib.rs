@@ -61,6 +61,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(api_doc::ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api", chat::history::router())
+        .nest("/api/me", pages::editors::me_router())
         .nest(
             "/api/admin",
             admin::router().merge(events::status::admin_router()),

@@ -44,6 +44,7 @@ pub mod names {
     pub const BREAKER_STATE: &str = "mocheong_chat_agent_breaker_state";
     pub const TURNS: &str = "mocheong_chat_turns_total";
     pub const OUTBOX_PENDING: &str = "mocheong_chat_outbox_pending";
+    pub const MEMBERSHIP_EVICTIONS: &str = "mocheong_chat_membership_evictions_total";
     pub const BUILD_INFO: &str = "mocheong_build_info";
 }
 use names::*;
@@ -138,6 +139,10 @@ fn describe() {
         "Chat turns by final state (answered, stopped, failed)"
     );
     describe_gauge!(OUTBOX_PENDING, "Accepted chat messages not yet handed off");
+    describe_counter!(
+        MEMBERSHIP_EVICTIONS,
+        "Sockets taken out of a room by the periodic membership re-check (their revocation event did not reach this instance first)"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names the build");
 }
 
@@ -178,6 +183,11 @@ pub fn agent_breaker(open: bool) {
 /// A chat turn reached its final state: `"answered"`, `"stopped"` or `"failed"`.
 pub fn turn_finished(state: &'static str) {
     counter!(TURNS, "state" => state).increment(1);
+}
+
+/// The membership re-check took a socket out of a room.
+pub fn membership_evicted() {
+    counter!(MEMBERSHIP_EVICTIONS).increment(1);
 }
 
 /// Accepted messages waiting in the outbox for their hand-off.
@@ -272,10 +282,18 @@ fn record_live_figures(state: &AppState) {
     gauge!(DB_POOL_MAX).set(f64::from(state.cfg.db_max_connections));
     // Read from the breaker itself: a cool-down ending is no event that could set it.
     let breaker = state.agent_breaker.state();
-    for s in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
+    for s in [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+    ] {
         gauge!(BREAKER_STATE, "state" => s.as_str()).set(if s == breaker { 1.0 } else { 0.0 });
     }
-    gauge!(BREAKER_OPEN).set(if breaker == BreakerState::Closed { 0.0 } else { 1.0 });
+    gauge!(BREAKER_OPEN).set(if breaker == BreakerState::Closed {
+        0.0
+    } else {
+        1.0
+    });
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod deadline;
 mod gateway;
 pub mod history;
+pub mod membership;
 pub mod outbox;
 mod owned_parts;
 pub mod persist;
@@ -81,6 +82,7 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
     );
 
     enforce_access(state, io.clone());
+    membership::spawn(state.clone(), io.clone());
 
     let redis_client = state
         .cfg
@@ -158,31 +160,40 @@ async fn evict_from_room(
     user_ids: &[String],
 ) {
     let Some(ns) = io.of(NAMESPACE) else { return };
-    let room = room_name(page_id);
-    for socket in ns.to(room.clone()).sockets() {
-        if !socket_user_in(&socket, user_ids) {
-            continue;
+    for socket in ns.to(room_name(page_id)).sockets() {
+        if socket_user_in(&socket, user_ids) {
+            evict_socket(io, redis, &socket, page_id).await;
         }
-        socket.leave(room.clone());
-        let mut joined = socket
-            .extensions
-            .get::<gateway::JoinedRooms>()
-            .unwrap_or_default();
-        joined.0.retain(|r| *r != room);
-        socket.extensions.insert(joined);
-        let current = socket.extensions.get::<gateway::CurrentRoom>();
-        if current.as_ref().is_some_and(|c| c.room == room) {
-            socket.extensions.remove::<gateway::CurrentRoom>();
-        }
-        if let (Some(redis), Some(user)) = (redis, socket.extensions.get::<gateway::SocketUser>()) {
-            let session = current.map(|c| c.session_id).unwrap_or_default();
-            let sid = socket.id.to_string();
-            presence::left(io, redis, &room, &session, &user.0.id, &sid).await;
-        }
-        let _ = socket.emit(
-            "room-closed",
-            &json!({"room": room, "reason": "access_revoked"}),
-        );
-        tracing::info!(sid = %socket.id, room, "socket removed from a room it lost access to");
     }
+}
+
+/// Takes one socket out of the page's room (see [`evict_from_room`]).
+async fn evict_socket(
+    io: &SocketIo,
+    redis: Option<&redis::aio::ConnectionManager>,
+    socket: &SocketRef,
+    page_id: &str,
+) {
+    let room = room_name(page_id);
+    socket.leave(room.clone());
+    let mut joined = socket
+        .extensions
+        .get::<gateway::JoinedRooms>()
+        .unwrap_or_default();
+    joined.0.retain(|r| *r != room);
+    socket.extensions.insert(joined);
+    let current = socket.extensions.get::<gateway::CurrentRoom>();
+    if current.as_ref().is_some_and(|c| c.room == room) {
+        socket.extensions.remove::<gateway::CurrentRoom>();
+    }
+    if let (Some(redis), Some(user)) = (redis, socket.extensions.get::<gateway::SocketUser>()) {
+        let session = current.map(|c| c.session_id).unwrap_or_default();
+        let sid = socket.id.to_string();
+        presence::left(io, redis, &room, &session, &user.0.id, &sid).await;
+    }
+    let _ = socket.emit(
+        "room-closed",
+        &json!({"room": room, "reason": "access_revoked"}),
+    );
+    tracing::info!(sid = %socket.id, room, "socket removed from a room it lost access to");
 }

@@ -126,11 +126,7 @@ pub async fn broadcast(
 pub fn spawn(state: AppState, client: redis::Client, io: SocketIo, shutdown: CancellationToken) {
     let clock = Arc::new(RedisClock::default());
     if let Some(redis) = state.redis.clone() {
-        tokio::spawn(sync_clock(
-            Arc::clone(&clock),
-            redis,
-            shutdown.clone(),
-        ));
+        tokio::spawn(sync_clock(Arc::clone(&clock), redis, shutdown.clone()));
     }
     tokio::spawn(async move {
         let (lookups_tx, mut lookups) = mpsc::unbounded_channel();
@@ -503,7 +499,10 @@ mod tests {
     fn the_publication_time_is_read_from_the_item_start() {
         let item = r#"{"published_at_ms":1733000000123,"session_id":"s","seq":0}"#;
         assert_eq!(published_at_ms(item), Some(1_733_000_000_123));
-        assert_eq!(published_at_ms(r#"{"session_id":"s","published_at_ms":1}"#), None);
+        assert_eq!(
+            published_at_ms(r#"{"session_id":"s","published_at_ms":1}"#),
+            None
+        );
         assert_eq!(published_at_ms(r#"{"published_at_ms":"x"}"#), None);
     }
 
@@ -516,6 +515,10 @@ mod tests {
         clock.observe(now, now + 5_000, now);
         let lag = clock.lag_of(now + 5_000 - 250).unwrap();
         assert!(lag >= Duration::from_millis(250) && lag < Duration::from_secs(5));
-        assert_eq!(clock.lag_of(now + 60_000), Some(Duration::ZERO), "never negative");
+        assert_eq!(
+            clock.lag_of(now + 60_000),
+            Some(Duration::ZERO),
+            "never negative"
+        );
     }
 }

@@ -959,13 +959,7 @@ async fn editors_see_the_pages_files() {
     let editor = app.register().await;
     let page = published_page(&app, &owner).await;
     let page_id = page["id"].as_str().unwrap();
-    app.post(
-        &format!("/api/pages/{page_id}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, page_id, &editor).await;
     let f = form("gallery", "a.jpg", "image/jpeg", jpeg()).text("pageId", page_id.to_owned());
     let out = send_form(&app, &owner.access, f, 201).await;
     let id = out["id"].as_str().unwrap();

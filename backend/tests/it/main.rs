@@ -11,6 +11,7 @@ mod chat;
 mod chat_rate_limit;
 mod cors;
 mod dashboard;
+mod editor_invitations;
 mod errors;
 mod events;
 mod fake_portone;

@@ -250,13 +250,7 @@ async fn only_the_owner_may_prepare_and_only_what_is_for_sale() {
     let editor = app.register().await;
     let stranger = app.register().await;
     let page = page_id(&app, &owner).await;
-    app.post(
-        &format!("/api/pages/{page}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, &page, &editor).await;
     let body = json!({"pageId": page, "plan": "premium"});
     app.post(
         "/api/payments/prepare",
@@ -696,13 +690,7 @@ async fn refunds_are_for_the_owner_within_policy_or_an_admin() {
     let editor = app.register().await;
     let stranger = app.register().await;
     let (page, pay) = paid_page(&app, &fake, &owner).await;
-    app.post(
-        &format!("/api/pages/{page}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, &page, &editor).await;
     let path = format!("/api/payments/{pay}/cancel");
     let body = json!({"reason": "환불"});
     app.post(&path, Some(&editor.access), body.clone(), 403)

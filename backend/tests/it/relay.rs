@@ -429,7 +429,10 @@ async fn relayed_items_record_their_lag_from_the_publication_stamp() {
 
     let before = relay_lag_samples();
     let unstamped = item(&session, 0, "a");
-    let stamped = format!(r#"{{"published_at_ms":{now_ms},{}"#, &item(&session, 1, "b")[1..]);
+    let stamped = format!(
+        r#"{{"published_at_ms":{now_ms},{}"#,
+        &item(&session, 1, "b")[1..]
+    );
     for text in [unstamped, stamped] {
         let _: i64 = conn.publish(format!("chat:{session}"), text).await.unwrap();
     }
@@ -437,4 +440,64 @@ async fn relayed_items_record_their_lag_from_the_publication_stamp() {
     assert_eq!(client.next_item_seq().await, 1);
     // Other tests of this process relay items too: at least ours.
     assert!(relay_lag_samples() >= before + 1.0);
+}
+
+/// A revocation whose event never comes (the editor row deleted straight in the
+/// database, as if Redis had lost `page.access.revoked`): the periodic re-check takes
+/// the editor's socket out of the room within its interval; the owner's stays.
+#[tokio::test]
+async fn an_editor_removed_without_an_event_is_taken_out_by_the_membership_recheck() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let redis = OwnRedis::start().await;
+    let app = TestApp::spawn_with(&[
+        ("REDIS_URL", &redis.url),
+        ("CHAT_MEMBERSHIP_RECHECK_MS", "200"),
+    ])
+    .await;
+    let owner = app.register().await;
+    let editor = app.register().await;
+    let page = create_page(&app, &owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::pages::add_editor(&app, &owner, &page, &editor).await;
+    let mut owner_socket = SioClient::connect(&app, &owner.access).await;
+    let mut editor_socket = SioClient::connect(&app, &editor.access).await;
+    let session = owner_socket.join(&page).await;
+    editor_socket.join(&page).await;
+    // Several rounds pass while both are members: nobody is taken out.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut conn = redis.conn().await;
+    let _: i64 = conn
+        .publish(format!("chat:{session}"), item(&session, 0, "both"))
+        .await
+        .unwrap();
+    assert_eq!(editor_socket.next_item_seq().await, 0);
+    assert_eq!(owner_socket.next_item_seq().await, 0);
+
+    backend::db::page_editor::Entity::delete_many()
+        .filter(backend::db::page_editor::Column::PageId.eq(page.as_str()))
+        .filter(backend::db::page_editor::Column::UserId.eq(editor.user_id.as_str()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let closed = editor_socket
+        .next_frame(|f| f.starts_with(r#"42/chat,["room-closed""#))
+        .await;
+    assert_eq!(event_body(&closed).unwrap()["room"], format!("page-{page}"));
+
+    let _: i64 = conn
+        .publish(format!("chat:{session}"), item(&session, 1, "owner only"))
+        .await
+        .unwrap();
+    assert_eq!(owner_socket.next_item_seq().await, 1, "the owner stays");
+    // The owner got it, so the relay handed it to the room: the editor is not in it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Ok(frame) = editor_socket.frames.try_recv() {
+        assert!(
+            !frame.starts_with(r#"42/chat,["newMessage""#),
+            "the removed editor still received {frame}"
+        );
+    }
 }
