@@ -57,6 +57,9 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         .context("connecting to the database")?;
     if cfg.run_migrations {
         db::migrate(&db).await.context("running migrations")?;
+        crate::payments::duplicates::hold_duplicate_paid_orders(&db, None)
+            .await
+            .context("holding duplicate paid orders")?;
     }
     let redis = match &cfg.redis_url {
         None => None,
