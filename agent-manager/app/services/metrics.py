@@ -63,12 +63,14 @@ def render_api(queue_depth: Callable[[], int]) -> bytes:
     """The API's scrape: refreshes the queue depth (left as it was if the broker is down)."""
     try:
         QUEUE_DEPTH.set(queue_depth())
-    except Exception as exc:  # noqa: BLE001 - any broker error leaves the last figure
+    except Exception as exc:  # any broker error leaves the last figure
         logger.debug("queue depth not read: %r", exc)
     return generate_latest(_registry())
 
 
-def queue_depth_reader(settings: Settings, api_redis: redis.Redis, celery: Any) -> Callable[[], int]:
+def queue_depth_reader(
+    settings: Settings, api_redis: redis.Redis, celery: Any
+) -> Callable[[], int]:
     """How the API reads the queue depth: ``LLEN`` on a Redis broker; on RabbitMQ the message
     count of a passive ``queue.declare`` (ready messages, not the ones being worked on)."""
     queue = settings.queue

@@ -208,36 +208,36 @@ impl AmqpPublisher {
         Ok((channel, generation))
     }
 
-    /// Makes sure the queue exists without contradicting whoever declared it: a passive
-    /// declare first (it never conflicts, whatever arguments the worker used); when the
-    /// queue is missing, the declare kombu makes for Celery's queue (durable, not
-    /// exclusive, not auto-delete, no arguments), so a worker starting later declares
-    /// it again without PRECONDITION_FAILED and finds the waiting tasks. Returns the
-    /// publishing channel, confirms on.
+    /// Makes sure the queue exists without contradicting whoever declared it: the
+    /// declare kombu makes for Celery's queue (durable, not exclusive, not auto-delete,
+    /// no arguments), so the task waits there when no worker has started yet and a
+    /// worker declaring it later finds no conflict. A queue declared otherwise (say a
+    /// quorum queue) refuses that with PRECONDITION_FAILED: then a passive declare, which
+    /// never conflicts, checks it exists. Returns the publishing channel, confirms on.
     async fn declare_queue(&self, connection: &Connection) -> Result<Channel, HandoffError> {
-        let channel = connection.create_channel().await.map_err(unreachable)?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
         let name = self.queue.as_str();
+        let channel = connection.create_channel().await.map_err(unreachable)?;
         let channel = match channel
-            .queue_declare(name.into(), passive, FieldTable::default())
+            .queue_declare(
+                name.into(),
+                QueueDeclareOptions::durable(),
+                FieldTable::default(),
+            )
             .await
         {
             Ok(_) => channel,
-            Err(e) if is_not_found(&e) => {
-                // The broker closed that channel with the error: declare on a new one.
+            Err(e) if is_soft(&e, AMQPSoftError::PRECONDITIONFAILED) => {
+                // The broker closed that channel with the error: check on a new one.
                 let channel = connection.create_channel().await.map_err(unreachable)?;
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                };
                 channel
-                    .queue_declare(
-                        name.into(),
-                        QueueDeclareOptions::durable(),
-                        FieldTable::default(),
-                    )
+                    .queue_declare(name.into(), passive, FieldTable::default())
                     .await
                     .map_err(unreachable)?;
-                tracing::info!(queue = %name, "declared the Celery queue (durable)");
+                tracing::info!(queue = %name, "the Celery queue has other arguments; using it as it is");
                 channel
             }
             Err(e) => return Err(unreachable(e)),
@@ -261,11 +261,10 @@ impl AmqpPublisher {
     }
 }
 
-fn is_not_found(e: &lapin::Error) -> bool {
+fn is_soft(e: &lapin::Error, soft: AMQPSoftError) -> bool {
     matches!(
         e.kind(),
-        lapin::ErrorKind::ProtocolError(err)
-            if err.kind() == &AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)
+        lapin::ErrorKind::ProtocolError(err) if err.kind() == &AMQPErrorKind::Soft(soft)
     )
 }
 

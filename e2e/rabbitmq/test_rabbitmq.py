@@ -4,20 +4,23 @@ comes back through Redis. A chat turn answered, stop, resume; the worker killed 
 (RabbitMQ redelivers at once, the turn still ends answered exactly once); the task waiting
 on the queue for a worker that starts later; the broker dropping every connection."""
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
 import uuid
+from urllib.parse import unquote, urlsplit
 
+import amqp
 import httpx
 import pytest
 import redis
 
 from tests.stack import AGENT_DIR, AGENT_PY, METRICS_TOKEN, REDIS_URL, SERVICE_TOKEN
 
-from .conftest import AGENT_METRICS_TOKEN
+from .conftest import AGENT_METRICS_TOKEN, AMQP_URL
 
 QUESTION_LONG = "Tell me everything: when, where, parking, directions, gift accounts and the meal?"
 
@@ -108,11 +111,12 @@ def test_resume_on_the_other_instance_misses_nothing(stack, couple, clients):
     seen = c.items(mid)
     c2 = clients(stack.b2.base, owner["token"]).connect()
     join(c2, page)
-    out = c2.call("resume", {"session_id": info["session_id"], "message_id": mid, "after_seq": seen[-1]["seq"]})
+    last = seen[-1]["seq"]
+    out = c2.call("resume", {"session_id": info["session_id"], "message_id": mid, "after_seq": last})
     missed = out["items"]
     if not any(i["type"] == "done" for i in missed):
         c2.wait_done(mid)
-        after = missed[-1]["seq"] if missed else seen[-1]["seq"]
+        after = missed[-1]["seq"] if missed else last
         missed += [i for i in c2.items(mid) if i["seq"] > after]
     whole = seen + missed
     assert [i["seq"] for i in whole] == list(range(len(whole))), "the whole answer, each item once"
@@ -145,7 +149,7 @@ def test_worker_killed_mid_answer_the_task_is_redelivered_and_answered_once(stac
     _eventually(lambda: answers(), "the answer is stored")
     time.sleep(1.0)  # any second completion would be stored by now
     (answer,) = answers()
-    assert answer["status"] == "answered" and answer["content"] == done["content"]
+    assert answer["status"] == "complete" and answer["content"] == done["content"]
     question = next(m for m in stored(api, owner, info["session_id"]) if m["id"] == mid)
     assert question["status"] == "answered"
 
@@ -177,6 +181,59 @@ def test_a_task_published_before_any_worker_consumes_waits_on_the_queue(stack, c
     finally:
         late_worker.stop()
         late.proc.stop()
+
+
+def _amqp_connection() -> amqp.Connection:
+    u = urlsplit(AMQP_URL)
+    conn = amqp.Connection(
+        f"{u.hostname}:{u.port or 5672}",
+        userid=unquote(u.username or "guest"),
+        password=unquote(u.password or "guest"),
+        virtual_host=unquote(u.path[1:]) or "/",
+    )
+    conn.connect()
+    return conn
+
+
+def test_a_queue_declared_with_other_arguments_is_used_as_it_is(stack, couple, clients):
+    """A queue someone declared otherwise (here with a priority limit) is not redeclared
+    (that would be PRECONDITION_FAILED): the backend checks it exists and publishes. The
+    task read back with py-amqp, kombu's client, is the protocol v2 message Celery reads."""
+    owner, _, page = couple
+    queue = f"{stack.queue}-odd-{uuid.uuid4().hex[:6]}"
+    conn = _amqp_connection()
+    try:
+        ch = conn.channel()
+        ch.queue_declare(queue, durable=True, auto_delete=False, arguments={"x-max-priority": 5})
+        odd = stack.start_backend("backend-odd", AGENT_QUEUE=queue)
+        regular = [stack.b1.proc.popen, stack.b2.proc.popen]
+        for p in regular:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            c = clients(odd.base, owner["token"]).connect()
+            join(c, page)
+            mid = ask(c, "When is the wedding?")
+            _eventually(lambda: handoffs_accepted(odd) >= 1, "published onto the existing queue")
+        finally:
+            for p in regular:
+                p.send_signal(signal.SIGCONT)
+        odd.proc.stop()
+        msg = ch.basic_get(queue, no_ack=True)
+        assert msg is not None, "the task is on the queue"
+        headers = msg.properties["application_headers"]
+        assert msg.properties["content_type"] == "application/json"
+        assert msg.properties["content_encoding"] == "utf-8"
+        assert msg.properties["delivery_mode"] == 2
+        assert msg.properties["correlation_id"] == headers["id"] == headers["root_id"]
+        assert headers["task"] == "agent.process_chat_message" and headers["lang"] == "py"
+        assert headers["parent_id"] is None and headers["eta"] is None and headers["retries"] == 0
+        assert headers["timelimit"] == [None, None] and headers["origin"].startswith("mocheong-backend@")
+        args, kwargs, embed = json.loads(msg.body)
+        assert args == [] and kwargs["message_id"] == mid and kwargs["message"] == "When is the wedding?"
+        assert embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+        ch.queue_delete(queue)
+    finally:
+        conn.close()
 
 
 def _worker_on(stack, queue):
