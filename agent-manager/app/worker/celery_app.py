@@ -62,7 +62,7 @@ def create_celery(settings: Settings, include_tasks: bool = True) -> Celery:
         task_routes={TASK_NAME: {"queue": settings.queue}},
         # Acknowledged when done, requeued when the child running it dies (prefork): a lost
         # worker's task is answered again (continuing after the last seq sent) or, once the
-        # backend's deadline failed the turn, skipped. docs/agent-manager.md, "Faults".
+        # backend's deadline failed the turn, skipped. docs/agent-manager.md, "Redelivery".
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
