@@ -826,6 +826,33 @@ mod tests {
     }
 
     #[test]
+    fn the_broker_url_is_redis_or_amqp() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let unset = Config::from_map(&vars(&[jwt])).unwrap();
+        assert!(
+            unset.chat.broker_url.is_none(),
+            "unset: the REDIS_URL connection"
+        );
+        for ok in [
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "amqps://h/v",
+            "redis://h:6379/1",
+        ] {
+            let cfg = Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", ok)])).unwrap();
+            assert_eq!(cfg.chat.broker_url.unwrap().expose_secret(), ok);
+        }
+        let err = Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", "sqs://queue")])).unwrap_err();
+        assert!(
+            err.to_string().contains("AGENT_BROKER_URL must start with"),
+            "{err}"
+        );
+        // The password stays out of the debug output.
+        let cfg =
+            Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", "amqp://u:hunter2@h/v")])).unwrap();
+        assert!(!format!("{:?}", cfg.chat).contains("hunter2"));
+    }
+
+    #[test]
     fn production_requires_a_jwt_secret() {
         let err = Config::from_map(&vars(&[("APP_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET is required"), "{err}");

@@ -127,6 +127,10 @@ pub struct AgentClient {
 }
 
 /// Where a direct (Celery) hand-off goes, from `AGENT_BROKER_URL`.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per AgentClient, never moved around"
+)]
 enum Broker {
     /// Unset, or the same URL as `REDIS_URL`: the shared Redis connection.
     SharedRedis,

@@ -179,8 +179,9 @@ impl AmqpPublisher {
                 return Ok((l.channel.clone(), l.generation));
             }
             tracing::warn!("AMQP broker connection lost; reconnecting");
-            let _ = l.connection.close(200, "reconnecting".into()).await;
-            *link = None;
+            if let Some(l) = link.take() {
+                close_in_background(l.connection, "reconnecting");
+            }
         }
         let connection = Connection::connect(
             self.url.expose_secret(),
@@ -191,7 +192,7 @@ impl AmqpPublisher {
         let channel = match self.declare_queue(&connection).await {
             Ok(c) => c,
             Err(e) => {
-                let _ = connection.close(200, "declare failed".into()).await;
+                close_in_background(connection, "declare failed");
                 return Err(e);
             }
         };
@@ -256,9 +257,18 @@ impl AmqpPublisher {
         if link.as_ref().is_some_and(|l| l.generation == generation)
             && let Some(l) = link.take()
         {
-            let _ = l.connection.close(200, "publish failed".into()).await;
+            close_in_background(l.connection, "publish failed");
         }
     }
+}
+
+/// Closes a connection we gave up on without waiting for it: a broker that stopped
+/// answering would otherwise hold the link's lock, and every hand-off with it.
+fn close_in_background(connection: Connection, why: &'static str) {
+    tokio::spawn(async move {
+        let close = connection.close(200, why.into());
+        let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
+    });
 }
 
 fn is_soft(e: &lapin::Error, soft: AMQPSoftError) -> bool {
