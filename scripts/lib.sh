@@ -89,6 +89,22 @@ ensure_postgres() {
     fi
 }
 
+RABBITMQ_PORT="${RABBITMQ_PORT:-5672}"
+
+ensure_rabbitmq() {
+    # RabbitMQ for the AMQP broker tests: the machine's own, or the Debian package
+    # started detached (guest/guest on 127.0.0.1).
+    if port_open "$RABBITMQ_PORT"; then return 0; fi
+    command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+    log "starting rabbitmq-server (detached)"
+    rabbitmq-server -detached
+    for _ in $(seq 1 300); do
+        port_open "$RABBITMQ_PORT" && return 0
+        sleep 0.2
+    done
+    die "RabbitMQ did not start on port $RABBITMQ_PORT"
+}
+
 ensure_psql() {
     command -v psql >/dev/null || apt_install postgresql-client
 }

@@ -381,8 +381,22 @@ impl Config {
                 AgentHandoff::Http
             }
         };
+        // The Celery broker of the direct hand-off, the same variable the worker reads.
+        // Unset: the REDIS_URL connection. The scheme picks the transport.
+        let broker_url = r.get("AGENT_BROKER_URL");
+        if let Some(u) = &broker_url
+            && !["redis://", "rediss://", "unix://", "amqp://", "amqps://"]
+                .iter()
+                .any(|s| u.starts_with(s))
+        {
+            r.fail(
+                "AGENT_BROKER_URL must start with redis://, rediss://, unix://, amqp:// or amqps://"
+                    .into(),
+            );
+        }
         let chat = ChatConfig {
             handoff,
+            broker_url: broker_url.map(Into::into),
             service_token: r.get("AGENT_SERVICE_TOKEN").map(Into::into),
             queue: r.get("AGENT_QUEUE").unwrap_or_else(|| "celery".into()),
             completion_stream: r
@@ -564,7 +578,8 @@ impl Config {
 pub enum AgentHandoff {
     /// `POST {AGENT_MANAGER_URL}/chat`.
     Http,
-    /// A hand-built Celery protocol v2 message pushed onto the worker's Redis queue.
+    /// A hand-built Celery protocol v2 message put on the worker's queue: `LPUSH`ed
+    /// onto a Redis list, or published over AMQP (`AGENT_BROKER_URL=amqp://...`).
     Celery,
 }
 
@@ -573,7 +588,10 @@ pub struct ChatConfig {
     pub handoff: AgentHandoff,
     /// Sent as `X-Service-Token` to the agent-manager.
     pub service_token: Option<SecretString>,
-    /// The Celery queue (a Redis list) for direct hand-off.
+    /// `AGENT_BROKER_URL`: the Celery broker of the direct hand-off (Redis or AMQP);
+    /// unset means the `REDIS_URL` connection.
+    pub broker_url: Option<SecretString>,
+    /// The Celery queue (a Redis list, or a RabbitMQ queue) for direct hand-off.
     pub queue: String,
     /// The Redis stream of finished answers, read with a consumer group.
     pub completion_stream: String,
@@ -614,6 +632,15 @@ impl fmt::Debug for ChatConfig {
             .field(
                 "service_token",
                 &self.service_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "broker",
+                &self.broker_url.as_ref().map(|u| {
+                    let u = u.expose_secret();
+                    u.split_once("://")
+                        .map_or("?", |(scheme, _)| scheme)
+                        .to_owned()
+                }),
             )
             .field("queue", &self.queue)
             .field("completion_stream", &self.completion_stream)
@@ -808,6 +835,33 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(asked.server.max_connections_per_ip, 5000);
+    }
+
+    #[test]
+    fn the_broker_url_is_redis_or_amqp() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let unset = Config::from_map(&vars(&[jwt])).unwrap();
+        assert!(
+            unset.chat.broker_url.is_none(),
+            "unset: the REDIS_URL connection"
+        );
+        for ok in [
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "amqps://h/v",
+            "redis://h:6379/1",
+        ] {
+            let cfg = Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", ok)])).unwrap();
+            assert_eq!(cfg.chat.broker_url.unwrap().expose_secret(), ok);
+        }
+        let err = Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", "sqs://queue")])).unwrap_err();
+        assert!(
+            err.to_string().contains("AGENT_BROKER_URL must start with"),
+            "{err}"
+        );
+        // The password stays out of the debug output.
+        let cfg =
+            Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", "amqp://u:hunter2@h/v")])).unwrap();
+        assert!(!format!("{:?}", cfg.chat).contains("hunter2"));
     }
 
     #[test]

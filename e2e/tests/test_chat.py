@@ -124,6 +124,38 @@ def test_celery_handoff_is_answered_by_the_same_worker(stack, couple, clients):
     assert "110-123-456789" in done["content"]
 
 
+def test_celery_handoff_to_a_redis_broker_of_its_own(stack, couple, clients):
+    """AGENT_BROKER_URL naming another Redis URL than REDIS_URL: the task is pushed there,
+    through a connection of its own (here the same server under another spelling)."""
+    owner, _, page = couple
+    if not REDIS_URL.endswith("/0"):
+        pytest.skip("needs a REDIS_URL ending in /0")
+    broker_url = REDIS_URL.removesuffix("/0")
+    queue = f"{stack.queue}-broker-{uuid.uuid4().hex[:6]}"
+    b = stack.start_backend(
+        "backend-broker",
+        AGENT_HANDOFF="celery",
+        AGENT_MANAGER_URL="",
+        AGENT_QUEUE=queue,
+        AGENT_BROKER_URL=broker_url,
+    )
+    regular = [stack.b1.proc.popen, stack.b2.proc.popen]
+    for p in regular:
+        p.send_signal(signal.SIGSTOP)  # every instance's outbox may hand off any message
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        c = clients(b.base, owner["token"]).connect()
+        join(c, page)
+        ask(c, "question")
+        _eventually(lambda: r.llen(queue) >= 1, "pushed onto the broker's list")
+    finally:
+        for p in regular:
+            p.send_signal(signal.SIGCONT)
+    b.proc.stop()
+    envelope = json.loads(r.rpop(queue))
+    assert envelope["headers"]["task"] == "agent.process_chat_message"
+
+
 def test_stop_mid_answer_keeps_the_partial_text(stack, couple, clients, api):
     owner, _, page = couple
     c = clients(stack.b1.base, owner["token"]).connect()

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.core.config import Settings, get_settings
+from app.services.metrics import queue_depth_reader
 from app.worker.celery_app import create_celery
 
 from .deps import ApiError
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.redis_url, socket_timeout=2, socket_connect_timeout=1
     )
     app.state.celery = create_celery(settings, include_tasks=False)
+    app.state.queue_depth = queue_depth_reader(settings, app.state.redis, app.state.celery)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

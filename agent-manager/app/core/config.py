@@ -27,14 +27,20 @@ class Settings(BaseSettings):
         description="Redis used for pub/sub, streams, cancel flags and idempotency claims.",
     )
     broker_url: str | None = Field(
-        default=None, description="Celery broker; defaults to redis_url."
+        default=None,
+        description="Celery broker: redis://... or amqp://... (RabbitMQ); defaults to redis_url.",
     )
-    queue: str = Field(default="celery", description="Redis list the worker consumes.")
+    queue: str = Field(
+        default="celery", description="Celery queue (a Redis list or a RabbitMQ queue)."
+    )
     # The backend fails a turn with no new item for CHAT_IDLE_TIMEOUT_MS (30 s) and any turn
     # after CHAT_TURN_TIMEOUT_MS (180 s). A task always ends before the backend's turn bound
-    # (hard limit 150 s); a killed worker's task comes back only after the visibility
-    # timeout, which must outlast the longest task (or a running task would be delivered
-    # twice) -- by then the backend has failed the turn and the redelivery finds it failed.
+    # (hard limit 150 s). On Redis a killed worker's task comes back only after the
+    # visibility timeout, which must outlast the longest task (or a running task would be
+    # delivered twice) -- by then the backend has failed the turn and the redelivery finds
+    # it failed. RabbitMQ has no visibility timeout: it redelivers an unacknowledged task
+    # as soon as the consumer's connection closes, and its consumer_timeout (30 min by
+    # default) must outlast the hard limit (docs/agent-manager.md, "Celery task").
     visibility_timeout_seconds: int = 180
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 150
@@ -80,6 +86,11 @@ class Settings(BaseSettings):
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """RabbitMQ (kombu's pyamqp transport) rather than Redis."""
+        return self.celery_broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 @lru_cache

@@ -1,6 +1,7 @@
 //! Handing a user message to the agent-manager: over HTTP (`POST /chat`, the default)
-//! or by pushing a Celery protocol v2 task straight onto the worker's Redis queue.
-//! Either way the answer comes back through Redis (see `relay` and `persist`).
+//! or by putting a Celery protocol v2 task straight on the worker's queue — a Redis
+//! list, or a RabbitMQ queue (`super::amqp`). Either way the answer comes back through
+//! Redis (see `relay` and `persist`).
 
 use std::{
     sync::{
@@ -16,6 +17,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::amqp::{AmqpPublisher, amqp_message};
 use crate::config::{AgentHandoff, ChatConfig};
 
 /// The body of `POST /chat`, and the kwargs of the Celery task (the same contract).
@@ -170,22 +172,71 @@ pub struct AgentClient {
     base_url: Option<String>,
     http: reqwest::Client,
     redis: Option<redis::aio::ConnectionManager>,
+    broker: Broker,
     breaker: Arc<CircuitBreaker>,
 }
 
+/// Where a direct (Celery) hand-off goes, from `AGENT_BROKER_URL`.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per AgentClient, never moved around"
+)]
+enum Broker {
+    /// Unset, or the same URL as `REDIS_URL`: the shared Redis connection.
+    SharedRedis,
+    /// Another Redis, connected on first use (the connection manager then reconnects).
+    Redis {
+        client: redis::Client,
+        conn: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
+    },
+    Amqp(AmqpPublisher),
+}
+
+impl Broker {
+    fn from_config(cfg: &ChatConfig, redis_url: Option<&str>) -> Broker {
+        let Some(url) = cfg.broker_url.as_ref().map(|u| u.expose_secret()) else {
+            return Broker::SharedRedis;
+        };
+        if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            return Broker::Amqp(AmqpPublisher::new(
+                url.to_owned().into(),
+                cfg.queue.clone(),
+                &cfg.instance_id,
+            ));
+        }
+        if Some(url) == redis_url {
+            return Broker::SharedRedis;
+        }
+        match redis::Client::open(url) {
+            Ok(client) => Broker::Redis {
+                client,
+                conn: tokio::sync::OnceCell::new(),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "AGENT_BROKER_URL is not a usable Redis URL");
+                Broker::SharedRedis
+            }
+        }
+    }
+}
+
 impl AgentClient {
+    /// `redis_url` is `REDIS_URL`, the URL of the shared `redis` connection.
     pub fn new(
         cfg: ChatConfig,
         base_url: Option<String>,
         http: reqwest::Client,
         redis: Option<redis::aio::ConnectionManager>,
+        redis_url: Option<&str>,
         breaker: Arc<CircuitBreaker>,
     ) -> Self {
+        let broker = Broker::from_config(&cfg, redis_url);
         AgentClient {
             cfg,
             base_url,
             http,
             redis,
+            broker,
             breaker,
         }
     }
@@ -240,11 +291,29 @@ impl AgentClient {
     }
 
     async fn enqueue_celery(&self, req: &AgentRequest) -> Result<(), HandoffError> {
-        let mut conn = self
-            .redis
-            .clone()
-            .ok_or_else(|| HandoffError::Unreachable("Redis is not configured".into()))?;
         let kwargs = serde_json::to_value(req).map_err(|e| HandoffError::Refused(e.to_string()))?;
+        let mut conn = match &self.broker {
+            Broker::Amqp(publisher) => {
+                let msg = amqp_message(&kwargs, &self.cfg.instance_id);
+                return publisher.publish(msg, self.cfg.agent_timeout).await;
+            }
+            Broker::SharedRedis => self
+                .redis
+                .clone()
+                .ok_or_else(|| HandoffError::Unreachable("Redis is not configured".into()))?,
+            Broker::Redis { client, conn } => {
+                let connect = conn.get_or_try_init(|| client.get_connection_manager());
+                match tokio::time::timeout(self.cfg.agent_timeout, connect).await {
+                    Ok(Ok(c)) => c.clone(),
+                    Ok(Err(e)) => return Err(HandoffError::Unreachable(e.to_string())),
+                    Err(_) => {
+                        return Err(HandoffError::Unreachable(
+                            "the Redis broker did not answer in time".into(),
+                        ));
+                    }
+                }
+            }
+        };
         let envelope = celery_envelope(&self.cfg.queue, &kwargs, &self.cfg.instance_id);
         let push = conn.lpush::<_, _, i64>(&self.cfg.queue, envelope.to_string());
         match tokio::time::timeout(self.cfg.agent_timeout, push).await {
@@ -257,35 +326,43 @@ impl AgentClient {
     }
 }
 
+/// The Celery protocol v2 headers of one task (the same on Redis and AMQP).
+pub fn celery_headers(task_id: &str, kwargs: &Value, origin: &str) -> Value {
+    let message_id = kwargs.get("message_id").cloned().unwrap_or(Value::Null);
+    json!({
+        "lang": "py",
+        "task": TASK_NAME,
+        "id": task_id,
+        "shadow": null,
+        "eta": null,
+        "expires": null,
+        "group": null,
+        "group_index": null,
+        "retries": 0,
+        "timelimit": [null, null],
+        "root_id": task_id,
+        "parent_id": null,
+        "argsrepr": "()",
+        "kwargsrepr": format!("{{'message_id': {message_id}}}"),
+        "origin": format!("mocheong-backend@{origin}"),
+        "ignore_result": true
+    })
+}
+
+/// The task body `[args, kwargs, embed]`: no positional args, no callbacks or chain.
+pub fn celery_body(kwargs: &Value) -> Value {
+    json!([[], kwargs, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}])
+}
+
 /// The kombu Redis message carrying a Celery protocol v2 task (see
 /// docs/agent-manager.md, "Celery task"): `body` is base64 of `[args, kwargs, embed]`.
 pub fn celery_envelope(queue: &str, kwargs: &Value, origin: &str) -> Value {
     let task_id = uuid::Uuid::new_v4().to_string();
-    let body =
-        json!([[], kwargs, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]);
-    let message_id = kwargs.get("message_id").cloned().unwrap_or(Value::Null);
     json!({
-        "body": STANDARD.encode(body.to_string()),
+        "body": STANDARD.encode(celery_body(kwargs).to_string()),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": {
-            "lang": "py",
-            "task": TASK_NAME,
-            "id": task_id,
-            "shadow": null,
-            "eta": null,
-            "expires": null,
-            "group": null,
-            "group_index": null,
-            "retries": 0,
-            "timelimit": [null, null],
-            "root_id": task_id,
-            "parent_id": null,
-            "argsrepr": "()",
-            "kwargsrepr": format!("{{'message_id': {message_id}}}"),
-            "origin": format!("mocheong-backend@{origin}"),
-            "ignore_result": true
-        },
+        "headers": celery_headers(&task_id, kwargs, origin),
         "properties": {
             "correlation_id": task_id,
             "reply_to": "",

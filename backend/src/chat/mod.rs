@@ -4,6 +4,7 @@
 //! Contracts: docs/chat.md.
 
 pub mod agent;
+pub mod amqp;
 pub mod deadline;
 mod gateway;
 pub mod history;
@@ -64,6 +65,11 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
             state.cfg.agent_manager_url.clone(),
             state.http.clone(),
             state.redis.clone(),
+            state
+                .cfg
+                .redis_url
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
             Arc::clone(&state.agent_breaker),
         ),
         limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
