@@ -23,7 +23,7 @@ use crate::{
     db::{file, page},
     error::{ErrorBody, Result},
     extract::{ClientIp, Path},
-    files::{public_images::image_url, signing::Variant},
+    files::{inspect::Kind, public_images::image_url, signing::Variant},
     state::AppState,
 };
 
@@ -63,15 +63,25 @@ async fn share_of(state: &AppState, page: &page::Model) -> Result<ShareOut> {
             .filter(|f| f.status == file::FileStatus::Ready),
         None => None,
     };
-    let image_url = picture
-        .as_ref()
-        .and_then(|f| image_url(&state.cfg, f, Variant::Original));
+    // Link-preview crawlers show JPEG, PNG, GIF and WebP: a HEIC cover is shared as
+    // its largest JPEG rendition.
+    let shared = picture.as_ref().and_then(|f| {
+        if f.content_type != Kind::Heic.mime() {
+            return Some((Variant::Original, f.width, f.height));
+        }
+        let r = f.renditions.as_ref()?.0.last()?;
+        Some((r.variant, Some(r.width as i32), Some(r.height as i32)))
+    });
+    let (image_url, image_width, image_height) = match (&picture, shared) {
+        (Some(f), Some((variant, w, h))) => (image_url(&state.cfg, f, variant), w, h),
+        _ => (None, None, None),
+    };
     Ok(ShareOut {
         title: format!("{} ♥ {} 결혼합니다", page.groom.name, page.bride.name),
         description: description(page),
         image_url,
-        image_width: picture.as_ref().and_then(|f| f.width),
-        image_height: picture.as_ref().and_then(|f| f.height),
+        image_width,
+        image_height,
         url: format!("{}/p/{}", state.cfg.public_web_base_url, page.slug),
         calendar_url: format!(
             "{}/api/public/pages/{}/calendar.ics",
