@@ -593,8 +593,8 @@ mod tests {
     /// A HEIC of the given size, encoded with libheif's HEVC encoder (x265).
     pub(crate) fn heic(width: u32, height: u32) -> Vec<u8> {
         use libheif_rs::{
-            Channel, ColorSpace, CompressionFormat, EncoderQuality, HeifContext, Image, LibHeif,
-            RgbChroma,
+            Channel, ColorSpace, CompressionFormat, EncoderParameterValue, EncoderQuality,
+            HeifContext, Image, LibHeif, RgbChroma,
         };
         let mut image = Image::new(width, height, ColorSpace::Rgb(RgbChroma::C444)).unwrap();
         for channel in [Channel::R, Channel::G, Channel::B] {
@@ -613,6 +613,10 @@ mod tests {
         let mut ctx = HeifContext::new().unwrap();
         let mut encoder = lib.encoder_for_format(CompressionFormat::Hevc).unwrap();
         encoder.set_quality(EncoderQuality::Lossy(50)).unwrap();
+        // Test pictures need not be small, only quick to make.
+        encoder
+            .set_parameter_value("preset", EncoderParameterValue::String("ultrafast".into()))
+            .unwrap();
         ctx.encode_image(&image, &mut encoder, None).unwrap();
         ctx.write_to_bytes().unwrap()
     }

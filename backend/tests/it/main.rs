@@ -26,4 +26,5 @@ mod pages;
 mod payments;
 mod public_images;
 mod relay;
+mod renditions;
 mod startup;
