@@ -23,6 +23,7 @@ mod openapi;
 mod page_access;
 mod page_inputs;
 mod pages;
+mod parents;
 mod payments;
 mod public_images;
 mod relay;
