@@ -32,6 +32,13 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# What building the backend needs from the system: pkg-config finds libheif (HEIC
+# decoding, Debian 12's libheif-dev 1.15; its runtime libheif1 has the HEVC codecs).
+BUILD_PACKAGES=(pkg-config ca-certificates libheif-dev)
+ensure_build_deps() {
+    apt_install "${BUILD_PACKAGES[@]}"
+}
+
 require_rust() {
     command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (rustup, Rust >= 1.94)"
     rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 require_rust
-apt_install pkg-config ca-certificates
+ensure_build_deps
 ensure_redis
 ensure_postgres
 ensure_psql

@@ -98,7 +98,7 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         .await
         .context("setting up file storage")?;
     crate::files::sweeper::spawn(db.clone(), storage.clone(), &cfg.files, shutdown.clone());
-    Ok(AppState {
+    let state = AppState {
         argon2: WorkGate::new("password checks", cfg.argon2_concurrency, cfg.argon2_queue),
         decodes: WorkGate::new(
             "image decoding",
@@ -120,5 +120,8 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         views,
         http,
         shutdown,
-    })
+    };
+    // Pictures stored before their sizes existed get them in the background.
+    crate::files::renditions::spawn(state.clone());
+    Ok(state)
 }
