@@ -14,6 +14,7 @@ mod presence;
 pub mod rate_limit;
 pub mod relay;
 pub mod store;
+pub mod subscriptions;
 pub mod turn;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tower::layer::util::Stack;
 use crate::state::AppState;
 use agent::AgentClient;
 use rate_limit::ChatRateLimit;
+use subscriptions::Subscriptions;
 
 pub const NAMESPACE: &str = "/chat";
 
@@ -44,6 +46,8 @@ pub struct ChatRuntime {
     pub limiter: ChatRateLimit,
     /// Wakes this instance's hand-off dispatcher when a message was just stored.
     pub wake: tokio::sync::Notify,
+    /// The session channels this instance listens to (with Redis).
+    pub subs: Option<Arc<Subscriptions>>,
 }
 
 pub fn room_name(page_id: &str) -> String {
@@ -55,6 +59,27 @@ pub fn room_name(page_id: &str) -> String {
 /// configured. Returns the layer to put on the router and the `SocketIo` handle
 /// (closed at shutdown).
 pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
+    let redis_client = state
+        .cfg
+        .redis_url
+        .as_ref()
+        .and_then(|url| redis::Client::open(secrecy::ExposeSecret::expose_secret(url)).ok());
+    // The relay's pub/sub connection speaks RESP3: subscriptions are commands on a
+    // normal connection (confirmed before a join is answered) and messages arrive as
+    // pushes on this channel.
+    let (pushes_tx, pushes) = tokio::sync::mpsc::unbounded_channel();
+    let subs = redis_client
+        .as_ref()
+        .filter(|_| state.redis.is_some())
+        .and_then(|client| {
+            let info = client.get_connection_info().clone();
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_protocol(redis::ProtocolVersion::RESP3);
+            redis::Client::open(info.set_redis_settings(settings)).ok()
+        })
+        .map(|client| Subscriptions::new(subscriptions::Source::Single(client), pushes_tx));
     let rt = Arc::new(ChatRuntime {
         state: state.clone(),
         redis: state.redis.clone(),
@@ -66,6 +91,7 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
         ),
         limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
         wake: tokio::sync::Notify::new(),
+        subs: subs.clone(),
     });
     let (layer, io) = SocketIo::builder()
         .with_state(Arc::clone(&rt))
@@ -79,20 +105,11 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
         gateway::on_connect.with(gateway::authenticate_socket),
     );
 
-    enforce_access(state, io.clone());
+    enforce_access(state, io.clone(), subs.clone());
 
-    let redis_client = state
-        .cfg
-        .redis_url
-        .as_ref()
-        .and_then(|url| redis::Client::open(secrecy::ExposeSecret::expose_secret(url)).ok());
-    if let (Some(client), Some(redis)) = (redis_client, state.redis.clone()) {
-        relay::spawn(
-            state.clone(),
-            client.clone(),
-            io.clone(),
-            state.shutdown.clone(),
-        );
+    if let (Some(client), Some(redis), Some(subs)) = (redis_client, state.redis.clone(), subs) {
+        subs.spawn_maintenance(state.shutdown.clone());
+        relay::spawn(io.clone(), subs, pushes, state.shutdown.clone());
         persist::spawn(state.clone(), client, state.shutdown.clone());
         outbox::spawn(Arc::clone(&rt), state.shutdown.clone());
         deadline::spawn(Arc::clone(&rt), redis.clone(), state.shutdown.clone());
@@ -109,7 +126,7 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
 /// reach each instance's subscribers. A suspended account loses its sockets (new
 /// connections are already refused by the handshake, which reads the user row); a
 /// user who lost a page (removed as editor, page deleted) leaves its room.
-fn enforce_access(state: &AppState, io: SocketIo) {
+fn enforce_access(state: &AppState, io: SocketIo, subs: Option<Arc<Subscriptions>>) {
     let mut events = state.events.subscribe();
     let shutdown = state.shutdown.clone();
     let redis = state.redis.clone();
@@ -130,7 +147,8 @@ fn enforce_access(state: &AppState, io: SocketIo) {
                 }
                 Ok(e) if e.event_type == crate::events::PAGE_ACCESS_REVOKED => {
                     if let Some(page_id) = e.data["pageId"].as_str() {
-                        evict_from_room(&io, redis.as_ref(), page_id, &e.user_ids).await;
+                        evict_from_room(&io, redis.as_ref(), subs.as_ref(), page_id, &e.user_ids)
+                            .await;
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -153,6 +171,7 @@ fn socket_user_in(socket: &SocketRef, user_ids: &[String]) -> bool {
 async fn evict_from_room(
     io: &SocketIo,
     redis: Option<&redis::aio::ConnectionManager>,
+    subs: Option<&Arc<Subscriptions>>,
     page_id: &str,
     user_ids: &[String],
 ) {
@@ -167,15 +186,18 @@ async fn evict_from_room(
             .extensions
             .get::<gateway::JoinedRooms>()
             .unwrap_or_default();
-        joined.0.retain(|r| *r != room);
+        let session = joined.session_of(&room).unwrap_or_default();
+        joined.0.retain(|r| r.room != room);
         socket.extensions.insert(joined);
         let current = socket.extensions.get::<gateway::CurrentRoom>();
         if current.as_ref().is_some_and(|c| c.room == room) {
             socket.extensions.remove::<gateway::CurrentRoom>();
         }
+        let sid = socket.id.to_string();
+        if let Some(subs) = subs {
+            subs.leave(&room, &sid);
+        }
         if let (Some(redis), Some(user)) = (redis, socket.extensions.get::<gateway::SocketUser>()) {
-            let session = current.map(|c| c.session_id).unwrap_or_default();
-            let sid = socket.id.to_string();
             presence::left(io, redis, &room, &session, &user.0.id, &sid).await;
         }
         let _ = socket.emit(

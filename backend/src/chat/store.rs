@@ -31,6 +31,11 @@ pub fn session_channel(session_id: &str) -> String {
     format!("chat:{session_id}")
 }
 
+/// The session a [`session_channel`] belongs to.
+pub fn session_of_channel(channel: &str) -> Option<&str> {
+    channel.strip_prefix("chat:").filter(|s| !s.is_empty())
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
@@ -120,7 +125,8 @@ pub async fn active_session(
     Ok(session)
 }
 
-async fn latest_session<C: ConnectionTrait>(
+/// The page's newest session, if it has one.
+pub async fn latest_session<C: ConnectionTrait>(
     db: &C,
     page_id: &str,
 ) -> Result<Option<chat_session::Model>> {
