@@ -35,6 +35,7 @@ log "chat end to end on SQLite (backend binaries, agent-manager, Socket.IO clien
 scripts/e2e.sh
 log "chat end to end on PostgreSQL"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
+scripts/cluster-e2e.sh  # the chat on a 3-master Redis Cluster, sharded pub/sub (~30 s)
 log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
 scripts/browser.sh  # the reference web client in headless Chromium, against the real stack

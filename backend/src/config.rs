@@ -62,6 +62,9 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub redis_url: Option<SecretString>,
+    /// `REDIS_MODE=cluster`: `REDIS_URL` lists seed nodes of a Redis Cluster
+    /// (comma-separated); chat channels are sharded and session keys hash-tagged.
+    pub redis_cluster: bool,
     pub agent_manager_url: Option<String>,
     pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
@@ -369,6 +372,25 @@ impl Config {
         {
             r.fail("REDIS_URL must start with redis://, rediss:// or unix://".into());
         }
+        let redis_cluster = match r.get("REDIS_MODE").as_deref() {
+            None | Some("single") => false,
+            Some("cluster") => true,
+            Some(other) => {
+                r.fail(format!(
+                    "REDIS_MODE must be single or cluster, got {other:?}"
+                ));
+                false
+            }
+        };
+        if let Some(u) = &redis_url
+            && !redis_cluster
+            && u.contains(',')
+        {
+            r.fail(
+                "REDIS_URL lists several servers: set REDIS_MODE=cluster for a Redis Cluster"
+                    .into(),
+            );
+        }
         let handoff = match r.get("AGENT_HANDOFF").as_deref() {
             None | Some("http") => AgentHandoff::Http,
             Some("celery") => AgentHandoff::Celery,
@@ -379,6 +401,11 @@ impl Config {
                 AgentHandoff::Http
             }
         };
+        if redis_cluster && handoff == AgentHandoff::Celery {
+            // The direct hand-off LPUSHes onto the Celery queue in REDIS_URL; Celery's
+            // Redis transport cannot read a queue from a Cluster.
+            r.fail("AGENT_HANDOFF=celery needs a single-node Redis broker, which REDIS_MODE=cluster is not: use AGENT_HANDOFF=http (the agent-manager then queues on its own AGENT_BROKER_URL)".into());
+        }
         let chat = ChatConfig {
             handoff,
             service_token: r.get("AGENT_SERVICE_TOKEN").map(Into::into),
@@ -503,6 +530,7 @@ impl Config {
             ),
             trust_proxy: r.parse_bool("TRUST_PROXY", false),
             redis_url: redis_url.map(Into::into),
+            redis_cluster,
             agent_manager_url,
             chat,
             cors_origins: r
@@ -802,6 +830,27 @@ mod tests {
     fn production_requires_a_jwt_secret() {
         let err = Config::from_map(&vars(&[("APP_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET is required"), "{err}");
+    }
+
+    #[test]
+    fn a_redis_cluster_is_chosen_explicitly_and_never_with_the_celery_hand_off() {
+        let jwt = ("JWT_SECRET", "unit-test-secret-0123456789abcdef0123");
+        let seeds = ("REDIS_URL", "redis://a:7000,redis://b:7001");
+        let err = Config::from_map(&vars(&[jwt, seeds])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_MODE=cluster"), "{err}");
+        let cfg = Config::from_map(&vars(&[jwt, seeds, ("REDIS_MODE", "cluster")])).unwrap();
+        assert!(cfg.redis_cluster);
+        assert!(!Config::from_map(&vars(&[jwt])).unwrap().redis_cluster);
+        let err = Config::from_map(&vars(&[
+            jwt,
+            seeds,
+            ("REDIS_MODE", "cluster"),
+            ("AGENT_HANDOFF", "celery"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("AGENT_HANDOFF=celery"), "{err}");
+        let err = Config::from_map(&vars(&[jwt, ("REDIS_MODE", "sentinel")])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_MODE"), "{err}");
     }
 
     #[test]

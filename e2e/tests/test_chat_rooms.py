@@ -3,16 +3,27 @@ channel only while it holds a member of the room, and a member joining mid-answe
 nothing (live items after the join answer, the rest from `resume`)."""
 
 import time
+from urllib.parse import urlparse
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
+from .stack import REDIS_MODE
 from .test_chat import ask, join
 
 
 def listeners(stack, session_id: str) -> int:
-    """How many instances listen to the session's channel now (PUBSUB NUMSUB)."""
-    r = redis.Redis.from_url(stack.redis_url)
-    [(_, n)] = r.pubsub_numsub(f"chat:{session_id}")
+    """How many instances listen to the session's channel now: PUBSUB NUMSUB, or on a
+    Cluster PUBSUB SHARDNUMSUB on the node owning the channel's slot."""
+    channel = f"chat:{session_id}"
+    if REDIS_MODE != "cluster":
+        [(_, n)] = redis.Redis.from_url(stack.redis_url).pubsub_numsub(channel)
+        return int(n)
+    seeds = [urlparse(u) for u in stack.redis_url.split(",")]
+    cluster = RedisCluster(startup_nodes=[ClusterNode(u.hostname, u.port) for u in seeds])
+    node = cluster.get_node_from_key(channel)
+    _, n = redis.Redis(host=node.host, port=node.port).execute_command("PUBSUB", "SHARDNUMSUB", channel)
+    cluster.close()
     return int(n)
 
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.core.config import Settings, get_settings
+from app.services.connection import connect
 from app.worker.celery_app import create_celery
 
 from .deps import ApiError
@@ -21,8 +22,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(level=settings.log_level)
     app = FastAPI(title="Mocheong agent-manager", version="0.1.0")
     app.state.settings = settings
-    app.state.redis = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1
+    app.state.redis = connect(settings, socket_timeout=2, socket_connect_timeout=1)
+    # The queue lives on the broker: with a Cluster that is another server.
+    broker = settings.celery_broker_url
+    app.state.queue_redis = (
+        app.state.redis
+        if broker == settings.redis_url
+        else redis.Redis.from_url(broker, socket_timeout=2, socket_connect_timeout=1)
+        if broker.startswith(("redis://", "rediss://"))
+        else None
     )
     app.state.celery = create_celery(settings, include_tasks=False)
 

@@ -53,10 +53,12 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def render_api(client: redis.Redis, queue: str) -> bytes:
-    """The API's scrape: refreshes the queue depth (left as it was if Redis is down)."""
-    with contextlib.suppress(redis.RedisError):
-        QUEUE_DEPTH.set(client.llen(queue))
+def render_api(client: redis.Redis | None, queue: str) -> bytes:
+    """The API's scrape: refreshes the queue depth (left as it was if Redis is down; not
+    read when the broker is not Redis)."""
+    if client is not None:
+        with contextlib.suppress(redis.RedisError):
+            QUEUE_DEPTH.set(client.llen(queue))
     return generate_latest(_registry())
 
 

@@ -642,7 +642,7 @@ pub fn is_outage(err: &crate::error::Error) -> bool {
 }
 
 /// A short PING: is Redis there right now?
-async fn redis_up(redis: &redis::aio::ConnectionManager) -> bool {
+async fn redis_up(redis: &crate::redis_conn::Redis) -> bool {
     let mut conn = redis.clone();
     let ping = redis::cmd("PING");
     matches!(

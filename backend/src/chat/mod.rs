@@ -40,7 +40,7 @@ pub type ChatLayer = Stack<SocketIoLayer, owned_parts::OwnedPartsLayer>;
 /// What the socket handlers share.
 pub struct ChatRuntime {
     pub state: AppState,
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<crate::redis_conn::Redis>,
     pub agent: AgentClient,
     /// Messages per user per minute, across instances.
     pub limiter: ChatRateLimit,
@@ -59,27 +59,36 @@ pub fn room_name(page_id: &str) -> String {
 /// configured. Returns the layer to put on the router and the `SocketIo` handle
 /// (closed at shutdown).
 pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
-    let redis_client = state
+    let redis_url = state
         .cfg
         .redis_url
         .as_ref()
-        .and_then(|url| redis::Client::open(secrecy::ExposeSecret::expose_secret(url)).ok());
+        .map(|url| secrecy::ExposeSecret::expose_secret(url).to_owned());
     // The relay's pub/sub connection speaks RESP3: subscriptions are commands on a
     // normal connection (confirmed before a join is answered) and messages arrive as
     // pushes on this channel.
     let (pushes_tx, pushes) = tokio::sync::mpsc::unbounded_channel();
-    let subs = redis_client
-        .as_ref()
+    let subs = redis_url
+        .as_deref()
         .filter(|_| state.redis.is_some())
-        .and_then(|client| {
-            let info = client.get_connection_info().clone();
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_protocol(redis::ProtocolVersion::RESP3);
-            redis::Client::open(info.set_redis_settings(settings)).ok()
-        })
-        .map(|client| Subscriptions::new(subscriptions::Source::Single(client), pushes_tx));
+        .and_then(|url| {
+            let source = if state.cfg.redis_cluster {
+                subscriptions::Source::Cluster(Box::new(
+                    crate::redis_conn::cluster_client(url, Some(pushes_tx.clone())).ok()?,
+                ))
+            } else {
+                let client = redis::Client::open(url).ok()?;
+                let info = client.get_connection_info().clone();
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(redis::ProtocolVersion::RESP3);
+                subscriptions::Source::Single(
+                    redis::Client::open(info.set_redis_settings(settings)).ok()?,
+                )
+            };
+            Some(Subscriptions::new(source, pushes_tx))
+        });
     let rt = Arc::new(ChatRuntime {
         state: state.clone(),
         redis: state.redis.clone(),
@@ -87,7 +96,9 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
             state.cfg.chat.clone(),
             state.cfg.agent_manager_url.clone(),
             state.http.clone(),
-            state.redis.clone(),
+            // The direct Celery hand-off needs a single server (config refuses it with
+            // REDIS_MODE=cluster).
+            state.redis.as_ref().and_then(|r| r.single().cloned()),
         ),
         limiter: ChatRateLimit::new(state.cfg.chat.rate_per_minute, state.redis.clone()),
         wake: tokio::sync::Notify::new(),
@@ -107,10 +118,10 @@ pub fn start(state: &AppState) -> (ChatLayer, SocketIo) {
 
     enforce_access(state, io.clone(), subs.clone());
 
-    if let (Some(client), Some(redis), Some(subs)) = (redis_client, state.redis.clone(), subs) {
+    if let (Some(url), Some(redis), Some(subs)) = (redis_url, state.redis.clone(), subs) {
         subs.spawn_maintenance(state.shutdown.clone());
         relay::spawn(io.clone(), subs, pushes, state.shutdown.clone());
-        persist::spawn(state.clone(), client, state.shutdown.clone());
+        persist::spawn(state.clone(), url, state.shutdown.clone());
         outbox::spawn(Arc::clone(&rt), state.shutdown.clone());
         deadline::spawn(Arc::clone(&rt), redis.clone(), state.shutdown.clone());
         presence::spawn_heartbeat(io.clone(), redis, state.shutdown.clone());
@@ -170,7 +181,7 @@ fn socket_user_in(socket: &SocketRef, user_ids: &[String]) -> bool {
 /// with `room-closed {room, reason}` and must `joinRoom` again (refused now).
 async fn evict_from_room(
     io: &SocketIo,
-    redis: Option<&redis::aio::ConnectionManager>,
+    redis: Option<&crate::redis_conn::Redis>,
     subs: Option<&Arc<Subscriptions>>,
     page_id: &str,
     user_ids: &[String],

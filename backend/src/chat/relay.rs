@@ -27,7 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::{AsyncCommands, PushInfo, PushKind, Value as RedisValue};
+use redis::{PushInfo, PushKind, Value as RedisValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, value::RawValue};
 use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
@@ -81,7 +81,7 @@ struct SessionInfo<'a> {
 /// Publishes a fan-out envelope that every instance listening to `channel` relays to
 /// its sockets in `room`.
 pub async fn broadcast(
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::redis_conn::Redis,
     channel: &str,
     event: &str,
     room: &str,
@@ -97,11 +97,7 @@ pub async fn broadcast(
         payload,
     };
     let text = serde_json::to_string(&envelope).unwrap_or_default();
-    redis
-        .clone()
-        .publish::<_, _, i64>(channel, text)
-        .await
-        .map(|_| ())
+    redis.publish_chat(channel, text).await
 }
 
 /// Forwards what the pub/sub connection delivers until shutdown.

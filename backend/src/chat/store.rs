@@ -21,9 +21,14 @@ use crate::{
     pages::access::{Access, Need, load_page},
 };
 
-/// The Redis stream where the agent keeps every item of a session (for resume).
+/// The Redis stream where the agent keeps every item of a session (for resume). On a
+/// Cluster it carries the session's hash tag (the slot of its channel).
 pub fn session_stream_key(session_id: &str) -> String {
-    format!("chat:stream:{session_id}")
+    if crate::redis_conn::cluster_mode() {
+        format!("chat:stream:{}", crate::redis_conn::session_tag(session_id))
+    } else {
+        format!("chat:stream:{session_id}")
+    }
 }
 
 /// The pub/sub channel of a session.
@@ -396,7 +401,7 @@ pub struct ResumeFrom<'a> {
 
 pub async fn resume(
     db: &DatabaseConnection,
-    redis: Option<&redis::aio::ConnectionManager>,
+    redis: Option<&crate::redis_conn::Redis>,
     session_id: &str,
     from: ResumeFrom<'_>,
 ) -> Result<ResumeOut> {

@@ -26,7 +26,9 @@ use std::{
     time::Duration,
 };
 
-use redis::{PushInfo, aio::MultiplexedConnection};
+use redis::{
+    PushInfo, aio::MultiplexedConnection, cluster::ClusterClient, cluster_async::ClusterConnection,
+};
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
@@ -79,27 +81,45 @@ impl Table {
     }
 }
 
-/// The pub/sub connection. Phase-specific commands (SUBSCRIBE / SSUBSCRIBE) live here.
+/// The pub/sub connection: SUBSCRIBE on a single server, SSUBSCRIBE (sharded, routed
+/// to the node owning the channel's slot) on a Cluster.
 enum Conn {
     Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
 }
 
 impl Conn {
     async fn subscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
         match self {
             Conn::Single(c) => c.subscribe(channels).await,
+            // One command per channel: a sharded (un)subscribe names one slot.
+            Conn::Cluster(c) => {
+                let each = channels.iter().map(|ch| {
+                    let mut c = c.clone();
+                    async move { c.ssubscribe(ch).await }
+                });
+                futures::future::try_join_all(each).await.map(|_| ())
+            }
         }
     }
 
     async fn unsubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
         match self {
             Conn::Single(c) => c.unsubscribe(channels).await,
+            Conn::Cluster(c) => {
+                let each = channels.iter().map(|ch| {
+                    let mut c = c.clone();
+                    async move { c.sunsubscribe(ch).await }
+                });
+                futures::future::try_join_all(each).await.map(|_| ())
+            }
         }
     }
 
     async fn ping(&mut self) -> redis::RedisResult<()> {
         match self {
             Conn::Single(c) => redis::cmd("PING").query_async(c).await,
+            Conn::Cluster(c) => redis::cmd("PING").query_async(c).await,
         }
     }
 }
@@ -109,11 +129,16 @@ struct Link {
     conn: Option<Conn>,
     /// Sessions whose channel Redis confirmed on `conn`.
     live: HashSet<String>,
+    /// When the last connection attempt failed: joins do not each wait for another
+    /// attempt while Redis is down (the maintenance loop keeps trying).
+    failed_at: Option<std::time::Instant>,
 }
 
-/// Where the pub/sub connection comes from.
+/// Where the pub/sub connection comes from. The Cluster client must have been built
+/// with RESP3 and the same push sender ([`crate::redis_conn::cluster_client`]).
 pub enum Source {
     Single(redis::Client),
+    Cluster(Box<ClusterClient>),
 }
 
 pub struct Subscriptions {
@@ -213,7 +238,12 @@ impl Subscriptions {
         }
         let mut link = self.link.lock().await;
         if link.conn.is_none() {
-            self.sync_all(&mut link).await;
+            if link
+                .failed_at
+                .is_none_or(|at| at.elapsed() >= MAINTAIN_EVERY)
+            {
+                self.sync_all(&mut link).await;
+            }
             return;
         }
         let (add, remove): (Vec<String>, Vec<String>) = {
@@ -290,6 +320,7 @@ impl Subscriptions {
                     .await?;
                 Ok(Conn::Single(conn))
             }
+            Source::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
         }
     }
 
@@ -314,9 +345,11 @@ impl Subscriptions {
     /// every wanted channel).
     async fn sync_all(&self, link: &mut Link) {
         if link.conn.is_none() {
+            link.failed_at = Some(std::time::Instant::now());
             match tokio::time::timeout(REDIS_TIMEOUT, self.connect()).await {
                 Ok(Ok(conn)) => {
                     link.conn = Some(conn);
+                    link.failed_at = None;
                     let wanted = self.table().sessions.len();
                     tracing::info!(
                         channels = wanted,
