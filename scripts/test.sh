@@ -38,6 +38,7 @@ TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
 log "chat end to end with RabbitMQ as the Celery broker, on SQLite and PostgreSQL (~1 min)"
 env -u TEST_DATABASE_URL scripts/amqp-e2e.sh
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/amqp-e2e.sh
+scripts/cluster-e2e.sh  # the chat on a 3-master Redis Cluster, sharded pub/sub (~30 s)
 log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
 scripts/browser.sh  # the reference web client in headless Chromium, against the real stack

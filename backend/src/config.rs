@@ -64,6 +64,9 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub redis_url: Option<SecretString>,
+    /// `REDIS_MODE=cluster`: `REDIS_URL` lists seed nodes of a Redis Cluster
+    /// (comma-separated); chat channels are sharded and session keys hash-tagged.
+    pub redis_cluster: bool,
     pub agent_manager_url: Option<String>,
     pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
@@ -371,6 +374,25 @@ impl Config {
         {
             r.fail("REDIS_URL must start with redis://, rediss:// or unix://".into());
         }
+        let redis_cluster = match r.get("REDIS_MODE").as_deref() {
+            None | Some("single") => false,
+            Some("cluster") => true,
+            Some(other) => {
+                r.fail(format!(
+                    "REDIS_MODE must be single or cluster, got {other:?}"
+                ));
+                false
+            }
+        };
+        if let Some(u) = &redis_url
+            && !redis_cluster
+            && u.contains(',')
+        {
+            r.fail(
+                "REDIS_URL lists several servers: set REDIS_MODE=cluster for a Redis Cluster"
+                    .into(),
+            );
+        }
         let handoff = match r.get("AGENT_HANDOFF").as_deref() {
             None | Some("http") => AgentHandoff::Http,
             Some("celery") => AgentHandoff::Celery,
@@ -393,6 +415,11 @@ impl Config {
                 "AGENT_BROKER_URL must start with redis://, rediss://, unix://, amqp:// or amqps://"
                     .into(),
             );
+        }
+        if redis_cluster && handoff == AgentHandoff::Celery && broker_url.is_none() {
+            // Unset, the direct hand-off LPUSHes onto the Celery queue in REDIS_URL;
+            // Celery's Redis transport cannot read a queue from a Cluster.
+            r.fail("AGENT_HANDOFF=celery with REDIS_MODE=cluster needs AGENT_BROKER_URL (RabbitMQ or a single-node Redis): Celery cannot use a Redis Cluster as its broker".into());
         }
         let chat = ChatConfig {
             handoff,
@@ -526,6 +553,7 @@ impl Config {
             ),
             trust_proxy: r.parse_bool("TRUST_PROXY", false),
             redis_url: redis_url.map(Into::into),
+            redis_cluster,
             agent_manager_url,
             chat,
             cors_origins: r
@@ -868,6 +896,27 @@ mod tests {
     fn production_requires_a_jwt_secret() {
         let err = Config::from_map(&vars(&[("APP_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET is required"), "{err}");
+    }
+
+    #[test]
+    fn a_redis_cluster_is_chosen_explicitly_and_never_with_the_celery_hand_off() {
+        let jwt = ("JWT_SECRET", "unit-test-secret-0123456789abcdef0123");
+        let seeds = ("REDIS_URL", "redis://a:7000,redis://b:7001");
+        let err = Config::from_map(&vars(&[jwt, seeds])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_MODE=cluster"), "{err}");
+        let cfg = Config::from_map(&vars(&[jwt, seeds, ("REDIS_MODE", "cluster")])).unwrap();
+        assert!(cfg.redis_cluster);
+        assert!(!Config::from_map(&vars(&[jwt])).unwrap().redis_cluster);
+        let err = Config::from_map(&vars(&[
+            jwt,
+            seeds,
+            ("REDIS_MODE", "cluster"),
+            ("AGENT_HANDOFF", "celery"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("AGENT_HANDOFF=celery"), "{err}");
+        let err = Config::from_map(&vars(&[jwt, ("REDIS_MODE", "sentinel")])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_MODE"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod payments;
+pub mod redis_conn;
 pub mod server;
 pub mod state;
 pub mod telemetry;

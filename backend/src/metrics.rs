@@ -38,6 +38,7 @@ pub mod names {
     pub const RELAY_LAG: &str = "mocheong_chat_relay_lag_seconds";
     pub const RELAY_SLOW_SOCKETS: &str = "mocheong_chat_relay_slow_sockets_total";
     pub const RELAY_DROPPED: &str = "mocheong_chat_relay_dropped_items_total";
+    pub const RELAY_SUBSCRIPTIONS: &str = "mocheong_chat_relay_subscriptions";
     pub const HANDOFFS: &str = "mocheong_chat_handoffs_total";
     pub const HANDOFF_DURATION: &str = "mocheong_chat_handoff_duration_seconds";
     pub const BREAKER_OPEN: &str = "mocheong_chat_agent_breaker_open";
@@ -118,7 +119,11 @@ fn describe() {
     );
     describe_counter!(
         RELAY_DROPPED,
-        "Agent items that reached no room, by reason (lookup_gave_up, too_many_waiting)"
+        "Agent items that reached no room, by reason (no_local_room: the room's last local socket left a moment before)"
+    );
+    describe_gauge!(
+        RELAY_SUBSCRIPTIONS,
+        "Chat session channels this instance is subscribed to (rooms with a local member)"
     );
     describe_counter!(HANDOFFS, "Hand-offs to the agent-manager by outcome");
     describe_histogram!(
@@ -161,6 +166,11 @@ pub fn relay_slow_socket() {
 /// `n` agent items reached no room, for `reason`.
 pub fn relay_dropped(reason: &'static str, n: u64) {
     counter!(RELAY_DROPPED, "reason" => reason).increment(n);
+}
+
+/// Chat channels subscribed now.
+pub fn relay_subscriptions(count: usize) {
+    gauge!(RELAY_SUBSCRIPTIONS).set(count as f64);
 }
 
 /// How long after its publication an item reached the room.

@@ -25,7 +25,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub db: DatabaseConnection,
     /// Present when `REDIS_URL` is set; reconnects by itself after Redis restarts.
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<crate::redis_conn::Redis>,
     pub jwt: Arc<JwtKeys>,
     pub limiters: Arc<Limiters>,
     /// Domain events (`rsvp.received`, ...) for notification streams.
@@ -61,18 +61,14 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
             .await
             .context("holding duplicate paid orders")?;
     }
+    crate::redis_conn::set_cluster_mode(cfg.redis_cluster);
     let redis = match &cfg.redis_url {
         None => None,
-        Some(url) => {
-            let client = redis::Client::open(url.expose_secret()).context("parsing REDIS_URL")?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(3)))
-                .set_response_timeout(Some(Duration::from_secs(3)));
-            let manager = redis::aio::ConnectionManager::new_with_config(client, config)
+        Some(url) => Some(
+            crate::redis_conn::Redis::connect(url.expose_secret(), cfg.redis_cluster)
                 .await
-                .context("connecting to Redis")?;
-            Some(manager)
-        }
+                .context("connecting to Redis")?,
+        ),
     };
     // Redis fan-out when REDIS_URL is set, in-process otherwise.
     let (events, notifications) = events::build(&cfg, redis.clone(), &shutdown)?;

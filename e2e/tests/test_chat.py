@@ -324,6 +324,25 @@ def test_completions_of_a_dead_instance_are_claimed_by_another(stack, couple, cl
     )
 
 
+def test_an_ended_answer_without_a_completion_entry_is_stored_from_the_stream(stack, couple, clients, api):
+    """The worker's final item went out (stream + turn hash) but its completion entry did
+    not (on a Cluster it is appended after the item's script; a worker dying in between
+    leaves none). The deadline sweeper stores the answer from the durable stream."""
+    owner, session_id, mid = _pending_question(stack, couple, clients)
+    r = redis.Redis.from_url(REDIS_URL)
+    r.xadd(f"chat:stream:{session_id}", {"item": _done_item(session_id, mid, "from the stream")})
+    seconds, _ = r.time()
+    r.hset(f"chat:turn:{mid}", mapping={"next_seq": 1, "final": 1, "at_ms": (seconds - 5) * 1000})
+    assert _answers(api, owner, session_id, mid, timeout=1.0) == []
+    # An instance whose idle bound (1 s) has passed for that turn.
+    sweeper = stack.start_backend("backend-sweeper", CHAT_IDLE_TIMEOUT_MS="1000")
+    try:
+        answers = _answers(api, owner, session_id, mid, timeout=15)
+    finally:
+        sweeper.proc.stop()
+    assert len(answers) == 1 and answers[0]["content"] == "from the stream"
+
+
 def test_presence_and_read_receipts(stack, couple, clients):
     owner, editor, page = couple
     a = clients(stack.b1.base, owner["token"]).connect()

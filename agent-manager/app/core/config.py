@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Stable Celery task name; the Rust backend puts it in ``headers.task``.
@@ -26,9 +26,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AGENT_REDIS_URL", "REDIS_URL"),
         description="Redis used for pub/sub, streams, cancel flags and idempotency claims.",
     )
+    redis_mode: Literal["single", "cluster"] = Field(
+        default="single",
+        description=(
+            "cluster: redis_url lists seed nodes of a Redis Cluster (comma-separated); items "
+            "go out with SPUBLISH and a session's keys carry the hash tag {chat:<session_id>}."
+        ),
+    )
     broker_url: str | None = Field(
         default=None,
-        description="Celery broker: redis://... or amqp://... (RabbitMQ); defaults to redis_url.",
+        description=(
+            "Celery broker: redis://... or amqp://... (RabbitMQ); defaults to redis_url. "
+            "Required with redis_mode=cluster: Celery's Redis transport cannot use a Cluster, "
+            "so the broker is a single Redis or amqp://."
+        ),
     )
     queue: str = Field(
         default="celery", description="Celery queue (a Redis list or a RabbitMQ queue)."
@@ -82,6 +93,19 @@ class Settings(BaseSettings):
     history_limit: int = 10
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _broker_outside_a_cluster(self) -> Settings:
+        if self.redis_cluster and not self.broker_url:
+            raise ValueError(
+                "AGENT_REDIS_MODE=cluster needs AGENT_BROKER_URL: Celery's Redis transport "
+                "cannot use a Redis Cluster; point it at a single Redis or at RabbitMQ (amqp://)"
+            )
+        return self
+
+    @property
+    def redis_cluster(self) -> bool:
+        return self.redis_mode == "cluster"
 
     @property
     def celery_broker_url(self) -> str:

@@ -10,6 +10,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
     time::Duration,
 };
 
@@ -21,6 +22,7 @@ use socketioxide::{SocketIo, extract::SocketRef};
 use super::{
     NAMESPACE,
     gateway::{JoinedRooms, SocketUser},
+    subscriptions::Subscriptions,
 };
 use crate::{
     db::{page, page_editor},
@@ -33,7 +35,7 @@ const BATCH: usize = 500;
 /// One batch's query; a stalled database must not hold the loop.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn spawn(state: AppState, io: SocketIo) {
+pub fn spawn(state: AppState, io: SocketIo, subs: Option<Arc<Subscriptions>>) {
     let every = state.cfg.chat.membership_recheck;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
@@ -45,13 +47,13 @@ pub fn spawn(state: AppState, io: SocketIo) {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            recheck(&state, &io).await;
+            recheck(&state, &io, subs.as_ref()).await;
         }
     });
 }
 
 /// One round over this instance's joined sockets.
-pub async fn recheck(state: &AppState, io: &SocketIo) {
+pub async fn recheck(state: &AppState, io: &SocketIo, subs: Option<&Arc<Subscriptions>>) {
     let Some(ns) = io.of(NAMESPACE) else { return };
     // The snapshot comes before the queries: a socket in it joined before they run,
     // so what they read is at least as new as the check its join passed.
@@ -66,8 +68,8 @@ pub async fn recheck(state: &AppState, io: &SocketIo) {
             continue;
         }
         let joined = socket.extensions.get::<JoinedRooms>().unwrap_or_default();
-        for room in joined.0 {
-            if let Some(page_id) = room.strip_prefix("page-") {
+        for j in joined.0 {
+            if let Some(page_id) = j.room.strip_prefix("page-") {
                 by_page
                     .entry(page_id.to_owned())
                     .or_default()
@@ -95,17 +97,17 @@ pub async fn recheck(state: &AppState, io: &SocketIo) {
         for page_id in batch {
             let allowed = members.get(page_id);
             for (socket, user_id) in &by_page[page_id] {
-                let still_joined = socket
-                    .extensions
-                    .get::<JoinedRooms>()
-                    .is_some_and(|j| j.0.iter().any(|r| r.strip_prefix("page-") == Some(page_id)));
+                let still_joined = socket.extensions.get::<JoinedRooms>().is_some_and(|j| {
+                    j.0.iter()
+                        .any(|r| r.room.strip_prefix("page-") == Some(page_id))
+                });
                 // Members stay; a socket the revocation event took out meanwhile is done.
                 if allowed.is_some_and(|m| m.contains(user_id)) || !still_joined {
                     continue;
                 }
                 metrics::membership_evicted();
                 tracing::info!(sid = %socket.id, page_id, "chat membership re-check: the user lost this page");
-                super::evict_socket(io, state.redis.as_ref(), socket, page_id).await;
+                super::evict_socket(io, state.redis.as_ref(), subs, socket, page_id).await;
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The chat relay (Redis → sockets) with real Socket.IO clients (Engine.IO v4 over
 //! WebSocket), a Redis server of the test's own and the test database: a stalled
-//! database stalls only the sessions whose room is not known yet, and a client that
-//! stops reading is disconnected instead of silently missing items.
+//! database stalls no room, and a client that stops reading is disconnected instead
+//! of silently missing items.
 
 use std::{
     net::SocketAddr,
@@ -288,7 +288,7 @@ fn item(session_id: &str, seq: i64, content: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_stalled_database_stalls_only_the_sessions_whose_room_is_unknown() {
+async fn a_stalled_database_stalls_no_room() {
     let redis = OwnRedis::start().await;
     let (app, proxy) = app_with_stallable_db(&redis).await;
     let owner = app.register().await;
@@ -307,7 +307,8 @@ async fn a_stalled_database_stalls_only_the_sessions_whose_room_is_unknown() {
     let mut pubsub = redis.conn().await;
     let publish = |session: &str, seq: i64| (format!("chat:{session}"), item(session, seq, "x"));
 
-    // Room A is known to the relay (its first item was delivered); room B is not.
+    // Room A has had an item relayed; room B has not. Neither needs the database:
+    // the relay listens only to channels of rooms joined here, so it knows their rooms.
     let (ch, it) = publish(&session_a, 0);
     let _: i64 = pubsub.publish(ch, it).await.unwrap();
     assert_eq!(a.next_item_seq().await, 0);
@@ -317,19 +318,11 @@ async fn a_stalled_database_stalls_only_the_sessions_whose_room_is_unknown() {
         let (ch, it) = publish(session, seq);
         let _: i64 = pubsub.publish(ch, it).await.unwrap();
     }
-    // A's item, published after B's, arrives while the database is still stalled.
+    // Every item arrives, in order, while the database is still stalled.
     assert_eq!(a.next_item_seq().await, 1);
-    while let Ok(frame) = b.frames.try_recv() {
-        assert!(
-            !frame.starts_with(r#"42/chat,["newMessage""#),
-            "B's room cannot be known while the database is stalled: {frame}"
-        );
-    }
-
-    // Once the database answers, B's items arrive, in order, none lost.
-    release(held);
     assert_eq!(b.next_item_seq().await, 0);
     assert_eq!(b.next_item_seq().await, 1);
+    release(held);
 }
 
 #[tokio::test]
@@ -398,6 +391,58 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_last_item_it_can_
         got, expected,
         "the client saw a gap instead of a disconnect"
     );
+}
+
+/// `PUBSUB NUMSUB` of a session's channel: how many connections listen to it.
+async fn listeners(conn: &mut redis::aio::MultiplexedConnection, session: &str) -> i64 {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("chat:{session}"))
+        .query_async::<Vec<(String, i64)>>(conn)
+        .await
+        .unwrap()
+        .remove(0);
+    n
+}
+
+#[tokio::test]
+async fn the_instance_listens_to_a_room_only_while_it_holds_a_member() {
+    let redis = OwnRedis::start().await;
+    let app = TestApp::spawn_with(&[("REDIS_URL", &redis.url)]).await;
+    let owner = app.register().await;
+    let page = create_page(&app, &owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut conn = redis.conn().await;
+
+    // The join is answered only once the subscription is confirmed.
+    let mut a = SioClient::connect(&app, &owner.access).await;
+    let session = a.join(&page).await;
+    assert_eq!(listeners(&mut conn, &session).await, 1);
+    let mut b = SioClient::connect(&app, &owner.access).await;
+    assert_eq!(b.join(&page).await, session);
+    assert_eq!(listeners(&mut conn, &session).await, 1, "one per instance");
+
+    // One member leaves: the other still gets the room's items.
+    drop(a);
+    let _: i64 = conn
+        .publish(format!("chat:{session}"), item(&session, 0, "x"))
+        .await
+        .unwrap();
+    assert_eq!(b.next_item_seq().await, 0);
+    assert_eq!(listeners(&mut conn, &session).await, 1);
+
+    // The last member leaves: the instance stops listening.
+    drop(b);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while listeners(&mut conn, &session).await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still subscribed after the last member left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The samples of `mocheong_chat_relay_lag_seconds` so far (process-wide recorder).
