@@ -9,6 +9,9 @@
 # this COPY set in a temporary directory and runs `cargo metadata --locked` and
 # `cargo check --locked --offline` on it.
 FROM rust:1.95-bookworm AS chef
+# libheif-dev: HEIC decoding (the backend links Debian's libheif through pkg-config).
+RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libheif-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
@@ -31,7 +34,8 @@ COPY bench bench
 RUN cargo build --release --locked -p backend
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+# libheif1: the HEIC decoder the backend is linked against (with its HEVC codecs).
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libheif1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --create-home --home-dir /home/app app \
     && mkdir -p /home/app/data && chown app /home/app/data

@@ -13,7 +13,7 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 # The agent-manager's own venv runs the API and the worker under test.
 source agent-manager/scripts/_setup.sh
 ensure_venv requirements.txt
-[ -x target/debug/backend ] || cargo build --locked -p backend
+[ -x target/debug/backend ] || { ensure_build_deps; cargo build --locked -p backend; }
 
 cd "$ROOT/web"
 stamp=node_modules/.stamp

@@ -20,7 +20,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$(sha256sum "$E2E/requirements.txt" | cut
     "$E2E/.venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$E2E/requirements.txt"
     sha256sum "$E2E/requirements.txt" | cut -d' ' -f1 > "$stamp"
 fi
-[ -x target/debug/backend ] || cargo build --locked -p backend
+[ -x target/debug/backend ] || { ensure_build_deps; cargo build --locked -p backend; }
 cd "$E2E"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

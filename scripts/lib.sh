@@ -32,6 +32,13 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# What building the backend needs from the system: pkg-config finds libheif (HEIC
+# decoding, Debian 12's libheif-dev 1.15; its runtime libheif1 has the HEVC codecs).
+BUILD_PACKAGES=(pkg-config ca-certificates libheif-dev)
+ensure_build_deps() {
+    apt_install "${BUILD_PACKAGES[@]}"
+}
+
 require_rust() {
     command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (rustup, Rust >= 1.94)"
     rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
@@ -87,6 +94,22 @@ ensure_postgres() {
     if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
         su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 || true
     fi
+}
+
+RABBITMQ_PORT="${RABBITMQ_PORT:-5672}"
+
+ensure_rabbitmq() {
+    # RabbitMQ for the AMQP broker tests: the machine's own, or the Debian package
+    # started detached (guest/guest on 127.0.0.1).
+    if port_open "$RABBITMQ_PORT"; then return 0; fi
+    command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+    log "starting rabbitmq-server (detached)"
+    rabbitmq-server -detached
+    for _ in $(seq 1 300); do
+        port_open "$RABBITMQ_PORT" && return 0
+        sleep 0.2
+    done
+    die "RabbitMQ did not start on port $RABBITMQ_PORT"
 }
 
 ensure_psql() {

@@ -16,6 +16,7 @@ ensure_python
 command -v npm >/dev/null || apt_install nodejs npm
 
 log "OpenAPI: validating the document"
+ensure_build_deps
 cargo run --locked -q -p backend -- openapi >"$DIR/openapi.json"
 venv="$DIR/.venv"
 if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('openapi-spec-validator') != '$OPENAPI_VALIDATOR_VERSION')" 2>/dev/null; then

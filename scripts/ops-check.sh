@@ -63,6 +63,7 @@ PY
 
 log "backend image: the Dockerfile's COPY set builds the workspace"
 copy_set Dockerfile "$tmp/backend"
+ensure_build_deps
 (cd "$tmp/backend" && cargo metadata --locked --format-version 1 >/dev/null) \
     || die "the Dockerfile's COPY set is not a complete workspace (a member missing from COPY?)"
 (cd "$tmp/backend" && CARGO_TARGET_DIR="$ROOT/target" cargo check --locked --offline -q -p backend) \

@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 require_rust
-apt_install pkg-config ca-certificates curl
+ensure_build_deps
+apt_install curl
 ensure_redis
 
 pids=()

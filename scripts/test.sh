@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 require_rust
-apt_install pkg-config ca-certificates
+ensure_build_deps
 ensure_redis
 ensure_postgres
 ensure_psql
@@ -35,6 +35,10 @@ log "chat end to end on SQLite (backend binaries, agent-manager, Socket.IO clien
 scripts/e2e.sh
 log "chat end to end on PostgreSQL"
 TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/e2e.sh
+log "chat end to end with RabbitMQ as the Celery broker, on SQLite and PostgreSQL (~1 min)"
+env -u TEST_DATABASE_URL scripts/amqp-e2e.sh
+TEST_DATABASE_URL="${PG_ADMIN_URL%/*}/$TEST_DB" scripts/amqp-e2e.sh
+scripts/cluster-e2e.sh  # the chat on a 3-master Redis Cluster, sharded pub/sub (~30 s)
 log "chat guarantee under faults (chaos suite) on SQLite and PostgreSQL"; scripts/chaos.sh
 
 scripts/browser.sh  # the reference web client in headless Chromium, against the real stack

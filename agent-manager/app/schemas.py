@@ -68,10 +68,19 @@ class _Ctx(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
 
+class ParentDetails(_Ctx):
+    """A parent's 故 marker and phone; the backend sends a phone only if guests see it."""
+
+    deceased: bool | None = None
+    phone: str | None = None
+
+
 class Person(_Ctx):
     name: str | None = None
     father: str | None = None
     mother: str | None = None
+    father_details: ParentDetails | None = None
+    mother_details: ParentDetails | None = None
 
 
 class Couple(_Ctx):

@@ -33,6 +33,9 @@ def assert_well_formed(items, body):
         assert item["session_id"] == body["session_id"]
         assert item["message_id"] == body["message_id"]
         assert item["role"] == "assistant"
+        # Redis time of publication, first in the JSON (the backend's relay lag reads it).
+        assert isinstance(item["published_at_ms"], int)
+    assert [i["published_at_ms"] for i in items] == sorted(i["published_at_ms"] for i in items)
     types = [i["type"] for i in items]
     assert types[-1] in ("done", "error")
     assert types.count("done") + types.count("error") == 1
@@ -171,6 +174,7 @@ def test_stop_flag_set_by_backend_before_start(worker, redis_client, api):
     with subscribed(redis_client, body["session_id"]) as pubsub:
         assert api.post("/chat", json=body, headers=AUTH).status_code == 202
         items = collect(pubsub, body["message_id"])
+    assert isinstance(items[0].pop("published_at_ms"), int)
     assert items == [
         {
             "session_id": body["session_id"],

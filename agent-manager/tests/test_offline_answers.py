@@ -134,3 +134,26 @@ def test_offline_model_streams_chunks_through_langchain():
     assert len(chunks) > 3
     assert "".join(chunks) == offline_answer("주차 돼요?", KO_CONTEXT)
     assert model.invoke(messages).content == "".join(chunks)
+
+
+def _with_parents_details():
+    couple = {
+        "groom": {
+            **KO_CONTEXT["couple"]["groom"],
+            "fatherDetails": {"deceased": False, "phone": "010-5555-6666"},
+            "motherDetails": {"deceased": True, "phone": None},
+        },
+        "bride": {**KO_CONTEXT["couple"]["bride"], "fatherDetails": {"phone": None}},
+    }
+    return {**KO_CONTEXT, "couple": couple}
+
+
+def test_deceased_parents_are_marked_and_only_shown_phones_are_given():
+    ctx = _with_parents_details()
+    mother = KO_CONTEXT["couple"]["groom"]["mother"]
+    assert f"故 {mother}" in offline_answer("신랑측 혼주가 누구예요?", ctx)
+    assert "010-5555-6666" in offline_answer("신랑 아버지 연락처 알려줘", ctx)
+    assert "010-5555-6666" in offline_answer("What is the groom's father's phone number?", ctx)
+    # The bride's parents' phones are not in the context (hidden or none): declined.
+    answer = offline_answer("신부측 혼주 연락처", ctx)
+    assert "나와 있지 않습니다" in answer and "010-" not in answer

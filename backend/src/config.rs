@@ -43,6 +43,8 @@ pub struct Config {
     pub login_backoff_max: Duration,
     /// Editor invitations a page owner may send per hour.
     pub editor_invites_per_hour: u32,
+    /// How long an editor invitation can be accepted.
+    pub editor_invitation_ttl: Duration,
     /// Argon2 checks run at once, and how many more may wait (then 503).
     pub argon2_concurrency: usize,
     pub argon2_queue: usize,
@@ -62,6 +64,9 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
     pub redis_url: Option<SecretString>,
+    /// `REDIS_MODE=cluster`: `REDIS_URL` lists seed nodes of a Redis Cluster
+    /// (comma-separated); chat channels are sharded and session keys hash-tagged.
+    pub redis_cluster: bool,
     pub agent_manager_url: Option<String>,
     pub chat: ChatConfig,
     pub cors_origins: Vec<String>,
@@ -369,6 +374,25 @@ impl Config {
         {
             r.fail("REDIS_URL must start with redis://, rediss:// or unix://".into());
         }
+        let redis_cluster = match r.get("REDIS_MODE").as_deref() {
+            None | Some("single") => false,
+            Some("cluster") => true,
+            Some(other) => {
+                r.fail(format!(
+                    "REDIS_MODE must be single or cluster, got {other:?}"
+                ));
+                false
+            }
+        };
+        if let Some(u) = &redis_url
+            && !redis_cluster
+            && u.contains(',')
+        {
+            r.fail(
+                "REDIS_URL lists several servers: set REDIS_MODE=cluster for a Redis Cluster"
+                    .into(),
+            );
+        }
         let handoff = match r.get("AGENT_HANDOFF").as_deref() {
             None | Some("http") => AgentHandoff::Http,
             Some("celery") => AgentHandoff::Celery,
@@ -379,8 +403,27 @@ impl Config {
                 AgentHandoff::Http
             }
         };
+        // The Celery broker of the direct hand-off, the same variable the worker reads.
+        // Unset: the REDIS_URL connection. The scheme picks the transport.
+        let broker_url = r.get("AGENT_BROKER_URL");
+        if let Some(u) = &broker_url
+            && !["redis://", "rediss://", "unix://", "amqp://", "amqps://"]
+                .iter()
+                .any(|s| u.starts_with(s))
+        {
+            r.fail(
+                "AGENT_BROKER_URL must start with redis://, rediss://, unix://, amqp:// or amqps://"
+                    .into(),
+            );
+        }
+        if redis_cluster && handoff == AgentHandoff::Celery && broker_url.is_none() {
+            // Unset, the direct hand-off LPUSHes onto the Celery queue in REDIS_URL;
+            // Celery's Redis transport cannot read a queue from a Cluster.
+            r.fail("AGENT_HANDOFF=celery with REDIS_MODE=cluster needs AGENT_BROKER_URL (RabbitMQ or a single-node Redis): Celery cannot use a Redis Cluster as its broker".into());
+        }
         let chat = ChatConfig {
             handoff,
+            broker_url: broker_url.map(Into::into),
             service_token: r.get("AGENT_SERVICE_TOKEN").map(Into::into),
             queue: r.get("AGENT_QUEUE").unwrap_or_else(|| "celery".into()),
             completion_stream: r
@@ -409,6 +452,10 @@ impl Config {
             sweep_interval: Duration::from_millis(
                 r.parse("CHAT_SWEEP_INTERVAL_MS", 1_000u64)
                     .clamp(50, 60_000),
+            ),
+            membership_recheck: Duration::from_millis(
+                r.parse("CHAT_MEMBERSHIP_RECHECK_MS", 30_000u64)
+                    .clamp(100, 3_600_000),
             ),
             // Filled with `server_id` below: one name per instance.
             instance_id: String::new(),
@@ -478,6 +525,9 @@ impl Config {
             refresh_reuse_grace: Duration::from_secs(r.parse("REFRESH_REUSE_GRACE_SECS", 5u64)),
             login_free_failures: r.parse("LOGIN_FREE_FAILURES", 5u32),
             editor_invites_per_hour: r.parse("EDITOR_INVITES_PER_HOUR", 30u32).max(1),
+            editor_invitation_ttl: Duration::from_secs(
+                r.parse("EDITOR_INVITATION_TTL_DAYS", 14u64).clamp(1, 365) * 86_400,
+            ),
             login_backoff_max: Duration::from_secs(
                 r.parse("LOGIN_BACKOFF_MAX_SECS", 900u64).max(1),
             ),
@@ -503,6 +553,7 @@ impl Config {
             ),
             trust_proxy: r.parse_bool("TRUST_PROXY", false),
             redis_url: redis_url.map(Into::into),
+            redis_cluster,
             agent_manager_url,
             chat,
             cors_origins: r
@@ -555,7 +606,8 @@ impl Config {
 pub enum AgentHandoff {
     /// `POST {AGENT_MANAGER_URL}/chat`.
     Http,
-    /// A hand-built Celery protocol v2 message pushed onto the worker's Redis queue.
+    /// A hand-built Celery protocol v2 message put on the worker's queue: `LPUSH`ed
+    /// onto a Redis list, or published over AMQP (`AGENT_BROKER_URL=amqp://...`).
     Celery,
 }
 
@@ -564,7 +616,10 @@ pub struct ChatConfig {
     pub handoff: AgentHandoff,
     /// Sent as `X-Service-Token` to the agent-manager.
     pub service_token: Option<SecretString>,
-    /// The Celery queue (a Redis list) for direct hand-off.
+    /// `AGENT_BROKER_URL`: the Celery broker of the direct hand-off (Redis or AMQP);
+    /// unset means the `REDIS_URL` connection.
+    pub broker_url: Option<SecretString>,
+    /// The Celery queue (a Redis list, or a RabbitMQ queue) for direct hand-off.
     pub queue: String,
     /// The Redis stream of finished answers, read with a consumer group.
     pub completion_stream: String,
@@ -590,6 +645,9 @@ pub struct ChatConfig {
     pub turn_timeout: Duration,
     /// How often each instance's dispatcher and deadline sweeper look at open turns.
     pub sweep_interval: Duration,
+    /// How often each instance re-checks that its joined sockets' users still belong
+    /// to their pages (the bound when a revocation event is lost).
+    pub membership_recheck: Duration,
     /// This instance's name (its consumer name in the completion group); the same
     /// as `Config::server_id`.
     pub instance_id: String,
@@ -602,6 +660,15 @@ impl fmt::Debug for ChatConfig {
             .field(
                 "service_token",
                 &self.service_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "broker",
+                &self.broker_url.as_ref().map(|u| {
+                    let u = u.expose_secret();
+                    u.split_once("://")
+                        .map_or("?", |(scheme, _)| scheme)
+                        .to_owned()
+                }),
             )
             .field("queue", &self.queue)
             .field("completion_stream", &self.completion_stream)
@@ -799,9 +866,57 @@ mod tests {
     }
 
     #[test]
+    fn the_broker_url_is_redis_or_amqp() {
+        let jwt = ("JWT_SECRET", "a-very-secret-value-that-is-32-bytes!!");
+        let unset = Config::from_map(&vars(&[jwt])).unwrap();
+        assert!(
+            unset.chat.broker_url.is_none(),
+            "unset: the REDIS_URL connection"
+        );
+        for ok in [
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "amqps://h/v",
+            "redis://h:6379/1",
+        ] {
+            let cfg = Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", ok)])).unwrap();
+            assert_eq!(cfg.chat.broker_url.unwrap().expose_secret(), ok);
+        }
+        let err = Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", "sqs://queue")])).unwrap_err();
+        assert!(
+            err.to_string().contains("AGENT_BROKER_URL must start with"),
+            "{err}"
+        );
+        // The password stays out of the debug output.
+        let cfg =
+            Config::from_map(&vars(&[jwt, ("AGENT_BROKER_URL", "amqp://u:hunter2@h/v")])).unwrap();
+        assert!(!format!("{:?}", cfg.chat).contains("hunter2"));
+    }
+
+    #[test]
     fn production_requires_a_jwt_secret() {
         let err = Config::from_map(&vars(&[("APP_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET is required"), "{err}");
+    }
+
+    #[test]
+    fn a_redis_cluster_is_chosen_explicitly_and_never_with_the_celery_hand_off() {
+        let jwt = ("JWT_SECRET", "unit-test-secret-0123456789abcdef0123");
+        let seeds = ("REDIS_URL", "redis://a:7000,redis://b:7001");
+        let err = Config::from_map(&vars(&[jwt, seeds])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_MODE=cluster"), "{err}");
+        let cfg = Config::from_map(&vars(&[jwt, seeds, ("REDIS_MODE", "cluster")])).unwrap();
+        assert!(cfg.redis_cluster);
+        assert!(!Config::from_map(&vars(&[jwt])).unwrap().redis_cluster);
+        let err = Config::from_map(&vars(&[
+            jwt,
+            seeds,
+            ("REDIS_MODE", "cluster"),
+            ("AGENT_HANDOFF", "celery"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("AGENT_HANDOFF=celery"), "{err}");
+        let err = Config::from_map(&vars(&[jwt, ("REDIS_MODE", "sentinel")])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_MODE"), "{err}");
     }
 
     #[test]

@@ -230,6 +230,23 @@ pub fn validation_error(errors: ValidationErrors) -> Error {
 
 fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<InvalidField>) {
     for (name, kind) in errors.errors() {
+        // A whole-object rule (`#[validate(schema(...))]`) names its field in a param.
+        if let ("__all__", ValidationErrorsKind::Field(errs)) = (name.as_ref(), kind) {
+            for e in errs {
+                let field = e.params.get("field").and_then(|f| f.as_str());
+                let path = match (prefix.is_empty(), field) {
+                    (true, Some(f)) => f.to_owned(),
+                    (false, Some(f)) => format!("{prefix}.{f}"),
+                    (_, None) => prefix.clone(),
+                };
+                out.push(InvalidField {
+                    field: path,
+                    code: e.code.clone(),
+                    message: field_message(e),
+                });
+            }
+            continue;
+        }
         let path = if prefix.is_empty() {
             camel_case(name)
         } else {

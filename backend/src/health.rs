@@ -3,8 +3,10 @@
 //! Readiness fails only on what every request needs: the database, and Redis when it
 //! is configured. The agent-manager is reported (`degraded`) but never takes an
 //! instance out of the load balancer: an AI outage must not take invitation pages,
-//! RSVPs and payment webhooks offline with it. Failure details go to the log (once per
-//! change) and to admins; anonymous callers see only `up`/`down`.
+//! RSVPs and payment webhooks offline with it. Its check also carries the hand-off
+//! circuit breaker's state (`closed`/`open`/`half_open`): an open breaker makes the
+//! agent `degraded`, never readiness fail. Failure details go to the log (once per
+//! change) and to admins; anonymous callers see only the states.
 
 use std::{
     collections::BTreeMap,
@@ -21,7 +23,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth, state::AppState};
+use crate::{auth, chat::agent::BreakerState, config::AgentHandoff, state::AppState};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -39,7 +41,8 @@ pub struct LiveOut {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckOut {
-    /// `up` or `down`.
+    /// `up` or `down`; the agent-manager's is `degraded` while it answers its health
+    /// check but the hand-off breaker is not closed.
     status: &'static str,
     /// Whether readiness fails when this check is down.
     critical: bool,
@@ -47,12 +50,17 @@ pub struct CheckOut {
     /// Why the check failed; shown to admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The hand-off circuit breaker of this instance (agent-manager check only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    breaker: Option<BreakerState>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ReadyOut {
     /// `ok` when every check is up; `degraded` when only a non-critical one (the
-    /// agent-manager) is down — still 200; `unavailable` (503) when a critical one is.
+    /// agent-manager, or its breaker) is not — still 200; `unavailable` (503) when a
+    /// critical one is down.
     status: &'static str,
     checks: BTreeMap<&'static str, CheckOut>,
 }
@@ -64,9 +72,9 @@ async fn live() -> Json<LiveOut> {
 }
 
 /// Whether this instance can serve: 200 while the database and Redis (when
-/// configured) answer, else 503. The agent-manager (when configured) is reported but
-/// does not fail readiness. With an admin's bearer token the body carries each failed
-/// check's error.
+/// configured) answer, else 503. The agent-manager (when configured) and this
+/// instance's hand-off circuit breaker are reported but do not fail readiness. With an
+/// admin's bearer token the body carries each failed check's error.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses((status = 200, body = ReadyOut), (status = 503, body = ReadyOut)))]
 async fn ready(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<ReadyOut>) {
@@ -81,7 +89,7 @@ async fn ready(State(state): State<AppState>, headers: HeaderMap) -> (StatusCode
     log_changes(&checks);
 
     let critical_down = checks.values().any(|c| c.critical && c.status == "down");
-    let any_down = checks.values().any(|c| c.status == "down");
+    let any_down = checks.values().any(|c| c.status != "up");
     if !caller_is_admin(&state, &headers).await {
         checks.values_mut().for_each(|c| c.error = None);
     }
@@ -114,25 +122,44 @@ async fn check_redis(state: &AppState) -> Option<CheckOut> {
     )
 }
 
-/// The agent-manager's own `/health` (it fails when no Celery worker answers).
+/// The agent-manager's own `/health` (it fails when no Celery worker answers), with
+/// the breaker's state: `degraded` while the breaker is not closed although the health
+/// check passes. With Celery hand-offs and no `AGENT_MANAGER_URL` there is nothing to
+/// probe: the breaker alone is reported (`open` → `down`).
 async fn check_agent_manager(state: &AppState) -> Option<CheckOut> {
-    let url = format!("{}/health", state.cfg.agent_manager_url.as_ref()?);
-    let http = state.http.clone();
-    Some(
-        timed(false, async move {
-            let res = http
-                .get(url)
-                .send()
-                .await
-                .map_err(|e| e.without_url().to_string())?;
-            if res.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("answered {}", res.status()))
-            }
-        })
-        .await,
-    )
+    let breaker = state.agent_breaker.state();
+    let mut check = match &state.cfg.agent_manager_url {
+        Some(base) => {
+            let url = format!("{base}/health");
+            let http = state.http.clone();
+            timed(false, async move {
+                let res = http
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| e.without_url().to_string())?;
+                if res.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("answered {}", res.status()))
+                }
+            })
+            .await
+        }
+        None if state.cfg.chat.handoff == AgentHandoff::Celery && state.redis.is_some() => {
+            let result = match breaker {
+                BreakerState::Open => Err("hand-offs fail (breaker open)".to_owned()),
+                _ => Ok(()),
+            };
+            timed(false, async { result }).await
+        }
+        None => return None,
+    };
+    if check.status == "up" && breaker != BreakerState::Closed {
+        check.status = "degraded";
+    }
+    check.breaker = Some(breaker);
+    Some(check)
 }
 
 /// Probes come every few seconds from each load balancer: log a check going down (at
@@ -141,7 +168,7 @@ fn log_changes(checks: &BTreeMap<&'static str, CheckOut>) {
     static LAST_UP: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
     let mut last = LAST_UP.lock().unwrap_or_else(|e| e.into_inner());
     for (name, check) in checks {
-        let up = check.status == "up";
+        let up = check.status != "down";
         match (last.insert(name, up), up) {
             (Some(before), _) if before == up => {}
             (_, false) => tracing::warn!(
@@ -186,5 +213,6 @@ async fn timed(critical: bool, check: impl Future<Output = Result<(), String>>) 
         critical,
         latency_ms,
         error: result.err(),
+        breaker: None,
     }
 }

@@ -183,6 +183,7 @@ fn noun(value: &str) -> String {
         "route" => "경로",
         "invitation" => "초대장",
         "editor" => "공동 편집자",
+        "editor invitation" => "공동 편집 초대",
         "entry" => "글",
         "suspend" => "정지",
         "reinstate" => "정지 해제",
@@ -280,6 +281,30 @@ const CATALOG: &[(&str, &str)] = &[
     (
         "must be digits and dashes (5 to 30 digits)",
         "숫자와 하이픈(-)이어야 합니다 (숫자 5~30자리)",
+    ),
+    (
+        "a parent's phone or 故 marker needs the parent's name",
+        "혼주 연락처나 故 표시는 혼주 성함과 함께 입력해야 합니다",
+    ),
+    (
+        "there is no phone number to show",
+        "표시할 전화번호가 없습니다",
+    ),
+    (
+        "a deceased parent's phone number cannot be shown",
+        "고인의 전화번호는 표시할 수 없습니다",
+    ),
+    (
+        "must be a KakaoPay transfer link: https://qr.kakaopay.com/<code>",
+        "카카오페이 송금 링크여야 합니다: https://qr.kakaopay.com/<코드>",
+    ),
+    (
+        "must be a Toss link: https://toss.me/<id> or supertoss://send?bank=..&accountNo=..",
+        "토스 링크여야 합니다: https://toss.me/<아이디> 또는 supertoss://send?bank=..&accountNo=..",
+    ),
+    (
+        "the Toss link must send to this account's number",
+        "토스 링크는 이 계좌번호로 보내는 링크여야 합니다",
     ),
     ("must be a time as HH:MM", "HH:MM 형식의 시각이어야 합니다"),
     (
@@ -381,6 +406,10 @@ const CATALOG: &[(&str, &str)] = &[
     (
         "the owner is already on the page",
         "소유자는 이미 이 페이지에 있습니다",
+    ),
+    (
+        "this invitation has expired; ask the page's owner for a new one",
+        "초대가 만료되었습니다. 페이지 소유자에게 다시 초대해 달라고 요청해 주세요",
     ),
     (
         "only a published page can be unpublished",

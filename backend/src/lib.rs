@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod payments;
+pub mod redis_conn;
 pub mod server;
 pub mod state;
 pub mod telemetry;
@@ -61,6 +62,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(api_doc::ApiDoc::openapi())
         .nest("/api/auth", auth::router())
         .nest("/api", chat::history::router())
+        .nest("/api/me", pages::editors::me_router())
         .nest(
             "/api/admin",
             admin::router().merge(events::status::admin_router()),

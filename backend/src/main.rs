@@ -56,7 +56,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let conn = db::connect(&cfg).await?;
             db::migrate(&conn).await?;
-            println!("migrations applied ({})", cfg.database_kind());
+            let held =
+                backend::payments::duplicates::hold_duplicate_paid_orders(&conn, None).await?;
+            println!(
+                "migrations applied ({}); {} duplicate paid order(s) held for review",
+                cfg.database_kind(),
+                held.len()
+            );
         }
         Command::CreateAdmin { email, name } => {
             let password = match std::env::var("ADMIN_PASSWORD") {

@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::DbBackend;
 use secrecy::ExposeSecret;
 
-use crate::{error::Error, state::AppState};
+use crate::{chat::agent::BreakerState, error::Error, state::AppState};
 
 /// The metric names, for dashboards and alerts (listed in docs/operations.md).
 pub mod names {
@@ -38,11 +38,14 @@ pub mod names {
     pub const RELAY_LAG: &str = "mocheong_chat_relay_lag_seconds";
     pub const RELAY_SLOW_SOCKETS: &str = "mocheong_chat_relay_slow_sockets_total";
     pub const RELAY_DROPPED: &str = "mocheong_chat_relay_dropped_items_total";
+    pub const RELAY_SUBSCRIPTIONS: &str = "mocheong_chat_relay_subscriptions";
     pub const HANDOFFS: &str = "mocheong_chat_handoffs_total";
     pub const HANDOFF_DURATION: &str = "mocheong_chat_handoff_duration_seconds";
     pub const BREAKER_OPEN: &str = "mocheong_chat_agent_breaker_open";
+    pub const BREAKER_STATE: &str = "mocheong_chat_agent_breaker_state";
     pub const TURNS: &str = "mocheong_chat_turns_total";
     pub const OUTBOX_PENDING: &str = "mocheong_chat_outbox_pending";
+    pub const MEMBERSHIP_EVICTIONS: &str = "mocheong_chat_membership_evictions_total";
     pub const BUILD_INFO: &str = "mocheong_build_info";
 }
 use names::*;
@@ -108,7 +111,7 @@ fn describe() {
     describe_histogram!(
         RELAY_LAG,
         Unit::Seconds,
-        "Delay between an agent item's publication and its relay to the room"
+        "Delay from an agent item's publication (its published_at_ms, Redis time) to its hand-off to this instance's sockets in the room; one sample per item per instance with sockets in the room"
     );
     describe_counter!(
         RELAY_SLOW_SOCKETS,
@@ -116,7 +119,11 @@ fn describe() {
     );
     describe_counter!(
         RELAY_DROPPED,
-        "Agent items that reached no room, by reason (lookup_gave_up, too_many_waiting)"
+        "Agent items that reached no room, by reason (no_local_room: the room's last local socket left a moment before)"
+    );
+    describe_gauge!(
+        RELAY_SUBSCRIPTIONS,
+        "Chat session channels this instance is subscribed to (rooms with a local member)"
     );
     describe_counter!(HANDOFFS, "Hand-offs to the agent-manager by outcome");
     describe_histogram!(
@@ -126,13 +133,21 @@ fn describe() {
     );
     describe_gauge!(
         BREAKER_OPEN,
-        "1 while the agent-manager circuit breaker is open"
+        "1 while the agent-manager circuit breaker is not closed (open or half-open)"
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "1 for the agent-manager circuit breaker's current state (closed, open, half_open), 0 for the others"
     );
     describe_counter!(
         TURNS,
         "Chat turns by final state (answered, stopped, failed)"
     );
     describe_gauge!(OUTBOX_PENDING, "Accepted chat messages not yet handed off");
+    describe_counter!(
+        MEMBERSHIP_EVICTIONS,
+        "Sockets taken out of a room by the periodic membership re-check (their revocation event did not reach this instance first)"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names the build");
 }
 
@@ -151,6 +166,11 @@ pub fn relay_slow_socket() {
 /// `n` agent items reached no room, for `reason`.
 pub fn relay_dropped(reason: &'static str, n: u64) {
     counter!(RELAY_DROPPED, "reason" => reason).increment(n);
+}
+
+/// Chat channels subscribed now.
+pub fn relay_subscriptions(count: usize) {
+    gauge!(RELAY_SUBSCRIPTIONS).set(count as f64);
 }
 
 /// How long after its publication an item reached the room.
@@ -173,6 +193,11 @@ pub fn agent_breaker(open: bool) {
 /// A chat turn reached its final state: `"answered"`, `"stopped"` or `"failed"`.
 pub fn turn_finished(state: &'static str) {
     counter!(TURNS, "state" => state).increment(1);
+}
+
+/// The membership re-check took a socket out of a room.
+pub fn membership_evicted() {
+    counter!(MEMBERSHIP_EVICTIONS).increment(1);
 }
 
 /// Accepted messages waiting in the outbox for their hand-off.
@@ -265,6 +290,20 @@ fn record_live_figures(state: &AppState) {
     gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
     gauge!(DB_POOL_MAX).set(f64::from(state.cfg.db_max_connections));
+    // Read from the breaker itself: a cool-down ending is no event that could set it.
+    let breaker = state.agent_breaker.state();
+    for s in [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+    ] {
+        gauge!(BREAKER_STATE, "state" => s.as_str()).set(if s == breaker { 1.0 } else { 0.0 });
+    }
+    gauge!(BREAKER_OPEN).set(if breaker == BreakerState::Closed {
+        0.0
+    } else {
+        1.0
+    });
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

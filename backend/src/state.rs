@@ -10,6 +10,7 @@ use crate::{
         jwt::JwtKeys,
         rate_limit::{KeyedLimiter, Limiters, LoginBackoff, spawn_cleanup},
     },
+    chat::agent::CircuitBreaker,
     config::Config,
     db,
     events::{self, EventPublisher, Notifications},
@@ -24,7 +25,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub db: DatabaseConnection,
     /// Present when `REDIS_URL` is set; reconnects by itself after Redis restarts.
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<crate::redis_conn::Redis>,
     pub jwt: Arc<JwtKeys>,
     pub limiters: Arc<Limiters>,
     /// Domain events (`rsvp.received`, ...) for notification streams.
@@ -41,6 +42,9 @@ pub struct AppState {
     pub argon2: Arc<WorkGate>,
     /// Image decodes of uploads: bounded concurrency.
     pub decodes: Arc<WorkGate>,
+    /// The agent hand-off circuit breaker (used by the chat runtime; read by
+    /// readiness and `/metrics`).
+    pub agent_breaker: Arc<CircuitBreaker>,
     /// Cancelled on SIGTERM/Ctrl-C; every background loop watches it.
     pub shutdown: CancellationToken,
 }
@@ -53,19 +57,18 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         .context("connecting to the database")?;
     if cfg.run_migrations {
         db::migrate(&db).await.context("running migrations")?;
+        crate::payments::duplicates::hold_duplicate_paid_orders(&db, None)
+            .await
+            .context("holding duplicate paid orders")?;
     }
+    crate::redis_conn::set_cluster_mode(cfg.redis_cluster);
     let redis = match &cfg.redis_url {
         None => None,
-        Some(url) => {
-            let client = redis::Client::open(url.expose_secret()).context("parsing REDIS_URL")?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(3)))
-                .set_response_timeout(Some(Duration::from_secs(3)));
-            let manager = redis::aio::ConnectionManager::new_with_config(client, config)
+        Some(url) => Some(
+            crate::redis_conn::Redis::connect(url.expose_secret(), cfg.redis_cluster)
                 .await
-                .context("connecting to Redis")?;
-            Some(manager)
-        }
+                .context("connecting to Redis")?,
+        ),
     };
     // Redis fan-out when REDIS_URL is set, in-process otherwise.
     let (events, notifications) = events::build(&cfg, redis.clone(), &shutdown)?;
@@ -91,7 +94,7 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         .await
         .context("setting up file storage")?;
     crate::files::sweeper::spawn(db.clone(), storage.clone(), &cfg.files, shutdown.clone());
-    Ok(AppState {
+    let state = AppState {
         argon2: WorkGate::new("password checks", cfg.argon2_concurrency, cfg.argon2_queue),
         decodes: WorkGate::new(
             "image decoding",
@@ -99,6 +102,10 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
             cfg.files.decode_queue,
         ),
         storage,
+        agent_breaker: Arc::new(CircuitBreaker::new(
+            cfg.chat.breaker_threshold,
+            cfg.chat.breaker_cooldown,
+        )),
         jwt: Arc::new(JwtKeys::new(&cfg)),
         cfg: Arc::new(cfg),
         db,
@@ -109,5 +116,8 @@ pub async fn build_state(cfg: Config, shutdown: CancellationToken) -> anyhow::Re
         views,
         http,
         shutdown,
-    })
+    };
+    // Pictures stored before their sizes existed get them in the background.
+    crate::files::renditions::spawn(state.clone());
+    Ok(state)
 }

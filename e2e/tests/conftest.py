@@ -42,6 +42,10 @@ def couple(stack, api):
     api.req(
         "POST", f"/api/pages/{page['id']}/editors", owner["token"], {"email": editor["email"]}, expect=202
     )
+    # An invitation makes nobody an editor until the invited user accepts it.
+    mine = api.req("GET", "/api/me/editor-invitations", editor["token"])
+    invitation = next(i for i in mine if i["pageId"] == page["id"])
+    api.req("POST", f"/api/me/editor-invitations/{invitation['id']}/accept", editor["token"], {})
     return owner, editor, page
 
 

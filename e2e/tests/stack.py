@@ -20,6 +20,10 @@ AGENT_DIR = ROOT / "agent-manager"
 AGENT_PY = AGENT_DIR / ".venv" / "bin" / "python"
 BACKEND_BIN = Path(os.environ.get("BACKEND_BIN", ROOT / "target" / "debug" / "backend"))
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: ``cluster``: TEST_REDIS_URL lists the seed nodes of a Redis Cluster (scripts/cluster-e2e.sh)
+#: and E2E_BROKER_URL is the single Redis the Celery worker uses as its broker.
+REDIS_MODE = os.environ.get("E2E_REDIS_MODE", "single")
+BROKER_URL = os.environ.get("E2E_BROKER_URL", "")
 SERVICE_TOKEN = "e2e-service-token"
 JWT_SECRET = "e2e-jwt-secret-0123456789abcdef0123456789"
 METRICS_TOKEN = "e2e-metrics-token-0123456789"
@@ -110,7 +114,11 @@ class Stack:
         return proc
 
     def agent_env(self) -> dict[str, str]:
+        cluster = (
+            {"AGENT_REDIS_MODE": "cluster", "AGENT_BROKER_URL": BROKER_URL} if REDIS_MODE == "cluster" else {}
+        )
         return {
+            **cluster,
             "AGENT_REDIS_URL": self.redis_url,
             "AGENT_QUEUE": self.queue,
             "AGENT_COMPLETION_STREAM": self.completion_stream,
@@ -188,6 +196,7 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "DATA_DIR": str(self.workdir / "data"),
             "REDIS_URL": self.redis_url,
+            "REDIS_MODE": REDIS_MODE,
             "AGENT_MANAGER_URL": self.agent_url,
             "AGENT_SERVICE_TOKEN": SERVICE_TOKEN,
             "AGENT_QUEUE": self.queue,

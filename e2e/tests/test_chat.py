@@ -124,6 +124,38 @@ def test_celery_handoff_is_answered_by_the_same_worker(stack, couple, clients):
     assert "110-123-456789" in done["content"]
 
 
+def test_celery_handoff_to_a_redis_broker_of_its_own(stack, couple, clients):
+    """AGENT_BROKER_URL naming another Redis URL than REDIS_URL: the task is pushed there,
+    through a connection of its own (here the same server under another spelling)."""
+    owner, _, page = couple
+    if not REDIS_URL.endswith("/0"):
+        pytest.skip("needs a REDIS_URL ending in /0")
+    broker_url = REDIS_URL.removesuffix("/0")
+    queue = f"{stack.queue}-broker-{uuid.uuid4().hex[:6]}"
+    b = stack.start_backend(
+        "backend-broker",
+        AGENT_HANDOFF="celery",
+        AGENT_MANAGER_URL="",
+        AGENT_QUEUE=queue,
+        AGENT_BROKER_URL=broker_url,
+    )
+    regular = [stack.b1.proc.popen, stack.b2.proc.popen]
+    for p in regular:
+        p.send_signal(signal.SIGSTOP)  # every instance's outbox may hand off any message
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        c = clients(b.base, owner["token"]).connect()
+        join(c, page)
+        ask(c, "question")
+        _eventually(lambda: r.llen(queue) >= 1, "pushed onto the broker's list")
+    finally:
+        for p in regular:
+            p.send_signal(signal.SIGCONT)
+    b.proc.stop()
+    envelope = json.loads(r.rpop(queue))
+    assert envelope["headers"]["task"] == "agent.process_chat_message"
+
+
 def test_stop_mid_answer_keeps_the_partial_text(stack, couple, clients, api):
     owner, _, page = couple
     c = clients(stack.b1.base, owner["token"]).connect()
@@ -292,6 +324,25 @@ def test_completions_of_a_dead_instance_are_claimed_by_another(stack, couple, cl
     )
 
 
+def test_an_ended_answer_without_a_completion_entry_is_stored_from_the_stream(stack, couple, clients, api):
+    """The worker's final item went out (stream + turn hash) but its completion entry did
+    not (on a Cluster it is appended after the item's script; a worker dying in between
+    leaves none). The deadline sweeper stores the answer from the durable stream."""
+    owner, session_id, mid = _pending_question(stack, couple, clients)
+    r = redis.Redis.from_url(REDIS_URL)
+    r.xadd(f"chat:stream:{session_id}", {"item": _done_item(session_id, mid, "from the stream")})
+    seconds, _ = r.time()
+    r.hset(f"chat:turn:{mid}", mapping={"next_seq": 1, "final": 1, "at_ms": (seconds - 5) * 1000})
+    assert _answers(api, owner, session_id, mid, timeout=1.0) == []
+    # An instance whose idle bound (1 s) has passed for that turn.
+    sweeper = stack.start_backend("backend-sweeper", CHAT_IDLE_TIMEOUT_MS="1000")
+    try:
+        answers = _answers(api, owner, session_id, mid, timeout=15)
+    finally:
+        sweeper.proc.stop()
+    assert len(answers) == 1 and answers[0]["content"] == "from the stream"
+
+
 def test_presence_and_read_receipts(stack, couple, clients):
     owner, editor, page = couple
     a = clients(stack.b1.base, owner["token"]).connect()
@@ -402,6 +453,8 @@ def _chat_figures(stack) -> dict[str, float]:
     want = (
         'mocheong_chat_handoffs_total{outcome="accepted"}',
         'mocheong_chat_turns_total{state="answered"}',
+        # One sample per item an instance hands to its sockets (the client below).
+        "mocheong_chat_relay_lag_seconds_count",
     )
     total = dict.fromkeys(want, 0.0)
     for b in [b for b in stack.backends if b.proc.popen.poll() is None]:
@@ -419,10 +472,13 @@ def test_metrics_count_hand_offs_and_answered_turns(stack, couple, clients, api)
     c = clients(stack.b1.base, owner["token"]).connect()
     join(c, page)
     mid = ask(c, "식장 어디예요?")
-    assert c.wait_done(mid)["type"] == "done"
+    done = c.wait_done(mid)
+    assert done["type"] == "done"
+    # Every item carries its publication time (Redis clock, ms), which the lag is read from.
+    assert isinstance(done.get("published_at_ms"), int), done
 
     def moved():
         after = _chat_figures(stack)
         return all(after[k] >= before[k] + 1 for k in before)
 
-    _eventually(moved, "the hand-off and the answered turn are counted in /metrics")
+    _eventually(moved, "the hand-off, the answered turn and the relay lag are counted in /metrics")

@@ -20,6 +20,8 @@ mod m20261123_000050_create_admin_audit_log;
 mod m20261201_000001_add_page_version_cover_rsvp_token;
 mod m20261201_000002_alter_refresh_tokens;
 mod m20261201_000003_create_chat_turns;
+mod m20261201_000004_create_editor_invitations;
+mod m20261201_000005_add_file_renditions;
 
 pub struct Migrator;
 
@@ -42,6 +44,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_add_page_version_cover_rsvp_token::Migration),
             Box::new(m20261201_000002_alter_refresh_tokens::Migration),
             Box::new(m20261201_000003_create_chat_turns::Migration),
+            Box::new(m20261201_000004_create_editor_invitations::Migration),
+            Box::new(m20261201_000005_add_file_renditions::Migration),
         ]
     }
 }

@@ -194,6 +194,22 @@ def _person(ctx: WeddingContext, side: str) -> Any:
     return getattr(ctx.couple, side, None) if ctx.couple else None
 
 
+def _parent_details(person: Any, relation: str) -> Any:
+    return getattr(person, f"{relation}_details", None) if person else None
+
+
+def _parent_names(person: Any) -> list[str]:
+    """The parents' names as the invitation prints them: 故 before a deceased parent's."""
+    names = []
+    for relation in ("father", "mother"):
+        name = getattr(person, relation, None) if person else None
+        if not name:
+            continue
+        details = _parent_details(person, relation)
+        names.append(f"故 {name}" if details and details.deceased else name)
+    return names
+
+
 def _norm_name(name: Any) -> str:
     return re.sub(r"\s+", "", str(name or ""))
 
@@ -815,7 +831,7 @@ class ContextAgent:
             person = _person(ctx, role)
             if not person or not person.name:
                 continue
-            parents = " · ".join(p for p in (person.father, person.mother) if p)
+            parents = " · ".join(_parent_names(person))
             if lang == "ko":
                 who = "신랑은" if role == "groom" else "신부는"
                 people.append(f"{who} {person.name}" + (f"(혼주: {parents})" if parents else ""))
@@ -840,7 +856,7 @@ class ContextAgent:
         for side in sides:
             person = _person(ctx, side)
             ko_who, en_who = _SIDE_WHO[side]
-            names = [p for p in ((person.father, person.mother) if person else ()) if p]
+            names = _parent_names(person)
             if names:
                 parts.append(
                     _pick(
@@ -863,7 +879,25 @@ class ContextAgent:
         sides = [x for x in ("groom", "bride") if x in q.sides] or ["groom", "bride"]
         parts = []
         if q.parents:
-            # the page holds no parents' phone numbers; the couple's are not theirs
+            # Only the parents' phones the couple shows on the page are in the context
+            # (the backend leaves hidden ones out); the couple's own are not theirs.
+            for side in sides:
+                person = _person(ctx, side)
+                for relation in sorted(q.relations or {"father", "mother"}):
+                    details = _parent_details(person, relation)
+                    phone = details.phone if details else None
+                    if relation in _RELATION and phone:
+                        ko_rel, en_rel = _RELATION[relation]
+                        en_who = _SIDE_WHO[side][1].split()[-1].title()
+                        parts.append(
+                            _pick(
+                                lang,
+                                f"{_SIDE[side][0]} {ko_rel} 연락처: {phone}",
+                                f"{en_who}'s {en_rel}: {phone}",
+                            )
+                        )
+            if parts:
+                return "\n".join(parts)
             who = " · ".join(_whose(s, q.relations, True, lang) for s in q.sides) or _whose(
                 None, q.relations, True, lang
             )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.core.config import Settings, get_settings
+from app.services.connection import connect
+from app.services.metrics import queue_depth_reader
 from app.worker.celery_app import create_celery
 
 from .deps import ApiError
@@ -21,10 +22,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(level=settings.log_level)
     app = FastAPI(title="Mocheong agent-manager", version="0.1.0")
     app.state.settings = settings
-    app.state.redis = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1
-    )
+    app.state.redis = connect(settings, socket_timeout=2, socket_connect_timeout=1)
     app.state.celery = create_celery(settings, include_tasks=False)
+    app.state.queue_depth = queue_depth_reader(settings, app.state.redis, app.state.celery)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

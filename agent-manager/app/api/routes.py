@@ -88,5 +88,5 @@ def scrape_metrics(request: Request) -> Response:
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise ApiError(401, "unauthorized", "missing or invalid metrics token")
-    body = metrics.render_api(request.app.state.redis, settings.queue)
+    body = metrics.render_api(request.app.state.queue_depth)
     return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Stable Celery task name; the Rust backend puts it in ``headers.task``.
@@ -26,15 +26,32 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AGENT_REDIS_URL", "REDIS_URL"),
         description="Redis used for pub/sub, streams, cancel flags and idempotency claims.",
     )
-    broker_url: str | None = Field(
-        default=None, description="Celery broker; defaults to redis_url."
+    redis_mode: Literal["single", "cluster"] = Field(
+        default="single",
+        description=(
+            "cluster: redis_url lists seed nodes of a Redis Cluster (comma-separated); items "
+            "go out with SPUBLISH and a session's keys carry the hash tag {chat:<session_id>}."
+        ),
     )
-    queue: str = Field(default="celery", description="Redis list the worker consumes.")
+    broker_url: str | None = Field(
+        default=None,
+        description=(
+            "Celery broker: redis://... or amqp://... (RabbitMQ); defaults to redis_url. "
+            "Required with redis_mode=cluster: Celery's Redis transport cannot use a Cluster, "
+            "so the broker is a single Redis or amqp://."
+        ),
+    )
+    queue: str = Field(
+        default="celery", description="Celery queue (a Redis list or a RabbitMQ queue)."
+    )
     # The backend fails a turn with no new item for CHAT_IDLE_TIMEOUT_MS (30 s) and any turn
     # after CHAT_TURN_TIMEOUT_MS (180 s). A task always ends before the backend's turn bound
-    # (hard limit 150 s); a killed worker's task comes back only after the visibility
-    # timeout, which must outlast the longest task (or a running task would be delivered
-    # twice) -- by then the backend has failed the turn and the redelivery finds it failed.
+    # (hard limit 150 s). On Redis a killed worker's task comes back only after the
+    # visibility timeout, which must outlast the longest task (or a running task would be
+    # delivered twice) -- by then the backend has failed the turn and the redelivery finds
+    # it failed. RabbitMQ has no visibility timeout: it redelivers an unacknowledged task
+    # as soon as the consumer's connection closes, and its consumer_timeout (30 min by
+    # default) must outlast the hard limit (docs/agent-manager.md, "Celery task").
     visibility_timeout_seconds: int = 180
     task_soft_time_limit_seconds: int = 120
     task_time_limit_seconds: int = 150
@@ -77,9 +94,27 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @model_validator(mode="after")
+    def _broker_outside_a_cluster(self) -> Settings:
+        if self.redis_cluster and not self.broker_url:
+            raise ValueError(
+                "AGENT_REDIS_MODE=cluster needs AGENT_BROKER_URL: Celery's Redis transport "
+                "cannot use a Redis Cluster; point it at a single Redis or at RabbitMQ (amqp://)"
+            )
+        return self
+
+    @property
+    def redis_cluster(self) -> bool:
+        return self.redis_mode == "cluster"
+
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """RabbitMQ (kombu's pyamqp transport) rather than Redis."""
+        return self.celery_broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 @lru_cache

@@ -20,9 +20,10 @@ def stop_requested(client: redis.Redis, message_id: str) -> bool:
     return bool(client.exists(keys.cancel_flag(message_id)))
 
 
-def turn_failed(client: redis.Redis, message_id: str) -> bool:
+def turn_failed(client: redis.Redis, settings: Settings, session_id: str, message_id: str) -> bool:
     """The backend's deadline failed this turn: answering it now would be too late."""
-    return bool(client.hexists(keys.turn(message_id), "failed"))
+    turn = keys.turn(session_id, message_id, settings.redis_cluster)
+    return bool(client.hexists(turn, "failed"))
 
 
 class Claim(StrEnum):

@@ -1,7 +1,7 @@
 """Prometheus metrics of the agent-manager, named once here (docs/agent-manager.md).
 
 - The API serves ``GET /metrics`` (behind ``AGENT_METRICS_TOKEN``): hand-offs it enqueued by
-  outcome and the depth of the Celery queue, read from Redis at scrape time.
+  outcome and the depth of the Celery queue, read from the broker at scrape time.
 - The worker records tasks by outcome and the time from a task's start to its first item.
   Its figures live in the worker process, so it serves them on a port of its own
   (``AGENT_WORKER_METRICS_PORT``) from the main process; with the prefork pool set
@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from prometheus_client import (
@@ -24,6 +26,10 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+
+from app.core.config import Settings
+
+logger = logging.getLogger(__name__)
 
 ENQUEUED = Counter(
     "agent_enqueued", "POST /chat hand-offs by outcome (accepted, broker_unavailable)", ["outcome"]
@@ -53,11 +59,37 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def render_api(client: redis.Redis, queue: str) -> bytes:
-    """The API's scrape: refreshes the queue depth (left as it was if Redis is down)."""
-    with contextlib.suppress(redis.RedisError):
-        QUEUE_DEPTH.set(client.llen(queue))
+def render_api(queue_depth: Callable[[], int]) -> bytes:
+    """The API's scrape: refreshes the queue depth (left as it was if the broker is down)."""
+    try:
+        QUEUE_DEPTH.set(queue_depth())
+    except Exception as exc:  # any broker error leaves the last figure
+        logger.debug("queue depth not read: %r", exc)
     return generate_latest(_registry())
+
+
+def queue_depth_reader(
+    settings: Settings, api_redis: redis.Redis, celery: Any
+) -> Callable[[], int]:
+    """How the API reads the queue depth: ``LLEN`` on a Redis broker; on RabbitMQ the message
+    count of a passive ``queue.declare`` (ready messages, not the ones being worked on)."""
+    queue = settings.queue
+    if settings.broker_is_amqp:
+
+        def amqp_depth() -> int:
+            with celery.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+                return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+
+        return amqp_depth
+    broker = (
+        api_redis
+        if settings.celery_broker_url == settings.redis_url
+        else redis.Redis.from_url(
+            settings.celery_broker_url, socket_timeout=2, socket_connect_timeout=1
+        )
+    )
+    return lambda: broker.llen(queue)
 
 
 def serve_worker_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - container port

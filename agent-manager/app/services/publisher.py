@@ -32,27 +32,33 @@ class TurnClosed(Exception):  # noqa: N818 - a state, not a failure of ours
 
 
 # One item, atomically: refused when the turn was failed or the seq already used; otherwise
-# XADD to the session stream (and the completion stream when final), PUBLISH, and record
-# next_seq / at_ms (Redis time) / final in the turn hash the backend's deadline reads.
-# KEYS: turn, session stream, completion stream, channel.
+# XADD to the session stream (and the completion stream when final and one is given),
+# publish, and record next_seq / at_ms (Redis time) / final in the turn hash the backend's
+# deadline reads. The item goes out with `published_at_ms` (that same Redis time) put
+# first, so the backend's relay can measure its lag on one clock without parsing the item.
+# KEYS: turn, session stream, channel, [completion stream -- single server only: on a
+#       Cluster it is in another slot, so the caller appends the completion after the
+#       script; the backend's sweeper stores an answer whose completion never came].
 # ARGV: seq, item, final (0/1), stream maxlen, stream ttl, completion maxlen,
-#       message_id, session_id, page_id, user_id, type, turn ttl.
+#       message_id, session_id, page_id, user_id, type, turn ttl,
+#       publish command (PUBLISH, or SPUBLISH on a Cluster).
 _PUBLISH_SCRIPT = """
 local t = KEYS[1]
 if redis.call('HGET', t, 'failed') then return -1 end
 local seq = tonumber(ARGV[1])
 local nxt = tonumber(redis.call('HGET', t, 'next_seq') or '0')
 if seq < nxt then return -2 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'item', ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-if ARGV[3] == '1' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'message_id', ARGV[7],
-    'session_id', ARGV[8], 'page_id', ARGV[9], 'user_id', ARGV[10], 'type', ARGV[11],
-    'item', ARGV[2])
-end
-redis.call('PUBLISH', KEYS[4], ARGV[2])
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local item = '{"published_at_ms":' .. ms .. ',' .. string.sub(ARGV[2], 2)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'item', item)
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+if ARGV[3] == '1' and KEYS[4] then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'message_id', ARGV[7],
+    'session_id', ARGV[8], 'page_id', ARGV[9], 'user_id', ARGV[10], 'type', ARGV[11],
+    'item', item)
+end
+redis.call(ARGV[13], KEYS[3], item)
 redis.call('HSET', t, 'next_seq', seq + 1, 'at_ms', ms)
 if ARGV[3] == '1' then redis.call('HSET', t, 'final', '1') end
 redis.call('EXPIRE', t, ARGV[12])
@@ -62,11 +68,13 @@ return 1
 _SAME_FIELDS = ("type", "content", "component", "components", "stopped")
 
 
-def previous_items(client: redis.Redis, session_id: str, message_id: str) -> list[dict[str, Any]]:
+def previous_items(
+    client: redis.Redis, session_id: str, message_id: str, cluster: bool = False
+) -> list[dict[str, Any]]:
     """Items of ``message_id`` an earlier attempt already published (the durable stream), one
     per seq, in seq order."""
     by_seq: dict[int, dict[str, Any]] = {}
-    for _id, fields in client.xrange(keys.session_stream(session_id)):
+    for _id, fields in client.xrange(keys.session_stream(session_id, cluster)):
         raw = fields.get(b"item") or fields.get("item")
         try:
             item = json.loads(raw)
@@ -82,8 +90,9 @@ class RedisPublisher:
 
     Each item is, in one Lua script: XADDed to ``chat:stream:<session_id>`` (bounded, with a
     TTL), XADDed to the completion stream when it is the final done/error, PUBLISHed to
-    ``chat:<session_id>``, and recorded in the turn hash. ``seq`` rises from 0 for every
-    message; a seq is never published twice (the script refuses it).
+    ``chat:<session_id>``, and recorded in the turn hash. On a Redis Cluster the item is
+    SPUBLISHed and the completion entry is appended right after the script (another slot).
+    ``seq`` rises from 0 for every message; a seq is never published twice (the script refuses it).
 
     ``previous`` holds the items an earlier attempt at the same message published (a
     redelivered task). They are regenerated but not sent again: each must equal the item
@@ -167,13 +176,16 @@ class RedisPublisher:
         payload = json.dumps(item, ensure_ascii=False)
         final = item_type in ("done", "error")
         s = self.settings
+        cluster = s.redis_cluster
+        script_keys = [
+            keys.turn(self.session_id, self.message_id, cluster),
+            keys.session_stream(self.session_id, cluster),
+            keys.channel(self.session_id),
+        ]
+        if not cluster:
+            script_keys.append(s.completion_stream)
         outcome = self._script(
-            keys=[
-                keys.turn(self.message_id),
-                keys.session_stream(self.session_id),
-                s.completion_stream,
-                keys.channel(self.session_id),
-            ],
+            keys=script_keys,
             args=[
                 self.seq,
                 payload,
@@ -187,8 +199,11 @@ class RedisPublisher:
                 self.user_id or "",
                 item_type,
                 s.stream_ttl_seconds,
+                "SPUBLISH" if cluster else "PUBLISH",
             ],
         )
+        if outcome == 1 and final and cluster:
+            self._append_completion(payload, item_type)
         if outcome != 1:
             # -1: the backend failed the turn; -2: the seq went out already.
             self.closed = True
@@ -199,6 +214,25 @@ class RedisPublisher:
         if final:
             self.finished = True
         return item
+
+    def _append_completion(self, payload: str, item_type: str) -> None:
+        """The completion entry, after the item's script (Cluster: another slot). Lost if the
+        worker dies right here; the backend's sweeper then stores the answer from the
+        session stream once the idle bound has passed."""
+        s = self.settings
+        self.client.xadd(
+            s.completion_stream,
+            {
+                "message_id": self.message_id,
+                "session_id": self.session_id,
+                "page_id": self.page_id or "",
+                "user_id": self.user_id or "",
+                "type": item_type,
+                "item": payload,
+            },
+            maxlen=s.completion_stream_maxlen,
+            approximate=True,
+        )
 
     # AnswerSink --------------------------------------------------------------------------
     def text_delta(self, text: str) -> None:

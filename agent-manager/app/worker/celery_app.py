@@ -1,4 +1,4 @@
-"""Celery application (Redis broker, JSON only).
+"""Celery application (Redis or RabbitMQ broker, JSON only).
 
 Start a worker with ``celery -A app.worker.celery_app worker``.
 """
@@ -62,13 +62,24 @@ def create_celery(settings: Settings, include_tasks: bool = True) -> Celery:
         task_routes={TASK_NAME: {"queue": settings.queue}},
         # Acknowledged when done, requeued when the child running it dies (prefork): a lost
         # worker's task is answered again (continuing after the last seq sent) or, once the
-        # backend's deadline failed the turn, skipped. docs/agent-manager.md, "Faults".
+        # backend's deadline failed the turn, skipped. docs/agent-manager.md, "Redelivery".
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.task_soft_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds,
-        broker_transport_options={
+        broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        enable_utc=True,
+    )
+    celery.conf.update(_amqp_options() if settings.broker_is_amqp else _redis_options(settings))
+    return celery
+
+
+def _redis_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_seconds,
             # Notice a dead or restarted Redis in seconds, not at the next TCP timeout.
             "socket_keepalive": True,
@@ -77,12 +88,25 @@ def create_celery(settings: Settings, include_tasks: bool = True) -> Celery:
             "health_check_interval": 10,
             "retry_on_timeout": True,
         },
-        broker_connection_retry_on_startup=True,
-        broker_connection_retry=True,
-        broker_connection_max_retries=None,
-        enable_utc=True,
-    )
-    return celery
+    }
+
+
+def _amqp_options() -> dict[str, Any]:
+    """RabbitMQ through kombu's pyamqp transport (docs/agent-manager.md, "Celery task")."""
+    return {
+        # POST /chat's send_task waits for the broker's confirm, like the backend's direct
+        # hand-off: a 202 means the task is on the queue.
+        "broker_transport_options": {"confirm_publish": True},
+        # AMQP heartbeats: a dead broker or network is noticed within ~2 intervals.
+        "broker_heartbeat": 10,
+        # RabbitMQ redelivers a lost connection's unacknowledged tasks at once (there is no
+        # visibility timeout), so a task still running when the worker lost its connection
+        # would be answered twice at the same time; its ack could not reach the broker
+        # anyway. Cancelled, the redelivery continues after the last seq it finds. (The
+        # prefork pool can cancel; the threads pool cannot, and the seq rule then keeps
+        # the two copies from publishing the same seq twice.)
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+    }
 
 
 @worker_init.connect

@@ -17,6 +17,7 @@ from app.agents.providers import TransientModelError, build_chat_model
 from app.core.config import TASK_NAME, Settings, get_settings
 from app.schemas import ID_PATTERN, ChatRequest
 from app.services import metrics
+from app.services.connection import connect
 from app.services.control import (
     Claim,
     claim_message,
@@ -35,12 +36,7 @@ _clients: dict[str, redis.Redis] = {}
 def get_redis(settings: Settings) -> redis.Redis:
     client = _clients.get(settings.redis_url)
     if client is None:
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=10,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-        )
+        client = connect(settings, socket_timeout=10, socket_connect_timeout=5)
         _clients[settings.redis_url] = client
     return client
 
@@ -91,13 +87,15 @@ def _process(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
         logger.info("message %s already claimed; skipping duplicate", request.message_id)
         return {"status": "duplicate", "message_id": request.message_id}
 
-    if turn_failed(client, request.message_id):
+    if turn_failed(client, settings, request.session_id, request.message_id):
         logger.info("message %s failed its deadline before it started", request.message_id)
         finish_claim(client, settings, request.message_id, task_id)
         return {"status": "failed", "message_id": request.message_id}
     # A redelivery (or a second hand-off after lost claim data) continues what an earlier
     # attempt already sent, never re-sending a seq with other content.
-    previous = previous_items(client, request.session_id, request.message_id)
+    previous = previous_items(
+        client, request.session_id, request.message_id, settings.redis_cluster
+    )
     if any(i.get("type") in ("done", "error") for i in previous):
         logger.info("message %s was already answered; skipping", request.message_id)
         finish_claim(client, settings, request.message_id, task_id)

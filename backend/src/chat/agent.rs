@@ -1,10 +1,11 @@
 //! Handing a user message to the agent-manager: over HTTP (`POST /chat`, the default)
-//! or by pushing a Celery protocol v2 task straight onto the worker's Redis queue.
-//! Either way the answer comes back through Redis (see `relay` and `persist`).
+//! or by putting a Celery protocol v2 task straight on the worker's queue — a Redis
+//! list, or a RabbitMQ queue (`super::amqp`). Either way the answer comes back through
+//! Redis (see `relay` and `persist`).
 
 use std::{
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU32, Ordering},
     },
     time::{Duration, Instant},
@@ -16,6 +17,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::amqp::{AmqpPublisher, amqp_message};
 use crate::config::{AgentHandoff, ChatConfig};
 
 /// The body of `POST /chat`, and the kwargs of the Celery task (the same contract).
@@ -48,13 +50,44 @@ pub enum HandoffError {
     Refused(String),
 }
 
+/// What the breaker lets through, as readiness and `/metrics` report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Hand-offs go through.
+    Closed,
+    /// Hand-offs fail fast until the cool-down ends.
+    Open,
+    /// The cool-down ended: one probe hand-off goes (or is going) through.
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Trip {
+    /// `None` while closed.
+    open_until: Option<Instant>,
+    /// The half-open probe is in flight.
+    probing: bool,
+}
+
 /// Fails fast after repeated failures instead of making every hand-off wait for
-/// timeouts. Per instance; every state change is logged (`agent breaker ...`).
+/// timeouts. Per instance; every state change is logged (`agent breaker ...`). Shared
+/// (an `Arc` in `AppState`) so that readiness and `/metrics` can read its state.
 pub struct CircuitBreaker {
     threshold: u32,
     cooldown: Duration,
     failures: AtomicU32,
-    open_until: Mutex<Option<Instant>>,
+    trip: Mutex<Trip>,
 }
 
 impl CircuitBreaker {
@@ -63,18 +96,35 @@ impl CircuitBreaker {
             threshold,
             cooldown,
             failures: AtomicU32::new(0),
-            open_until: Mutex::new(None),
+            trip: Mutex::new(Trip::default()),
+        }
+    }
+
+    fn trip(&self) -> std::sync::MutexGuard<'_, Trip> {
+        self.trip.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state now; cheap (one uncontended lock), for probes and scrapes.
+    pub fn state(&self) -> BreakerState {
+        let trip = self.trip();
+        match trip.open_until {
+            None => BreakerState::Closed,
+            Some(_) if trip.probing => BreakerState::HalfOpen,
+            Some(until) if Instant::now() >= until => BreakerState::HalfOpen,
+            Some(_) => BreakerState::Open,
         }
     }
 
     /// Whether a call may go through now. After the cool-down one probe call is let
     /// through (half-open); its outcome closes or re-opens the circuit.
     pub fn allow(&self) -> bool {
-        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
-        match *open {
+        let mut trip = self.trip();
+        match trip.open_until {
             Some(until) if Instant::now() < until => false,
             Some(_) => {
-                *open = Some(Instant::now() + self.cooldown);
+                // Another probe only if this one never reports back within a cool-down.
+                trip.open_until = Some(Instant::now() + self.cooldown);
+                trip.probing = true;
                 tracing::info!(
                     breaker = "half_open",
                     "agent breaker half-open: one probe hand-off"
@@ -87,8 +137,9 @@ impl CircuitBreaker {
 
     pub fn success(&self) {
         self.failures.store(0, Ordering::Relaxed);
-        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
-        if open.take().is_some() {
+        let mut trip = self.trip();
+        trip.probing = false;
+        if trip.open_until.take().is_some() {
             crate::metrics::agent_breaker(false);
             tracing::info!(
                 breaker = "closed",
@@ -100,8 +151,8 @@ impl CircuitBreaker {
     pub fn failure(&self) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= self.threshold {
-            let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
-            if open.is_none() {
+            let mut trip = self.trip();
+            if trip.open_until.is_none() {
                 crate::metrics::agent_breaker(true);
                 tracing::warn!(
                     breaker = "open",
@@ -110,7 +161,8 @@ impl CircuitBreaker {
                     "agent breaker open: hand-offs wait for the probe"
                 );
             }
-            *open = Some(Instant::now() + self.cooldown);
+            trip.open_until = Some(Instant::now() + self.cooldown);
+            trip.probing = false;
         }
     }
 }
@@ -120,22 +172,71 @@ pub struct AgentClient {
     base_url: Option<String>,
     http: reqwest::Client,
     redis: Option<redis::aio::ConnectionManager>,
-    breaker: CircuitBreaker,
+    broker: Broker,
+    breaker: Arc<CircuitBreaker>,
+}
+
+/// Where a direct (Celery) hand-off goes, from `AGENT_BROKER_URL`.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per AgentClient, never moved around"
+)]
+enum Broker {
+    /// Unset, or the same URL as `REDIS_URL`: the shared Redis connection.
+    SharedRedis,
+    /// Another Redis, connected on first use (the connection manager then reconnects).
+    Redis {
+        client: redis::Client,
+        conn: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
+    },
+    Amqp(AmqpPublisher),
+}
+
+impl Broker {
+    fn from_config(cfg: &ChatConfig, redis_url: Option<&str>) -> Broker {
+        let Some(url) = cfg.broker_url.as_ref().map(|u| u.expose_secret()) else {
+            return Broker::SharedRedis;
+        };
+        if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            return Broker::Amqp(AmqpPublisher::new(
+                url.to_owned().into(),
+                cfg.queue.clone(),
+                &cfg.instance_id,
+            ));
+        }
+        if Some(url) == redis_url {
+            return Broker::SharedRedis;
+        }
+        match redis::Client::open(url) {
+            Ok(client) => Broker::Redis {
+                client,
+                conn: tokio::sync::OnceCell::new(),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "AGENT_BROKER_URL is not a usable Redis URL");
+                Broker::SharedRedis
+            }
+        }
+    }
 }
 
 impl AgentClient {
+    /// `redis_url` is `REDIS_URL`, the URL of the shared `redis` connection.
     pub fn new(
         cfg: ChatConfig,
         base_url: Option<String>,
         http: reqwest::Client,
         redis: Option<redis::aio::ConnectionManager>,
+        redis_url: Option<&str>,
+        breaker: Arc<CircuitBreaker>,
     ) -> Self {
-        let breaker = CircuitBreaker::new(cfg.breaker_threshold, cfg.breaker_cooldown);
+        let broker = Broker::from_config(&cfg, redis_url);
         AgentClient {
             cfg,
             base_url,
             http,
             redis,
+            broker,
             breaker,
         }
     }
@@ -190,11 +291,29 @@ impl AgentClient {
     }
 
     async fn enqueue_celery(&self, req: &AgentRequest) -> Result<(), HandoffError> {
-        let mut conn = self
-            .redis
-            .clone()
-            .ok_or_else(|| HandoffError::Unreachable("Redis is not configured".into()))?;
         let kwargs = serde_json::to_value(req).map_err(|e| HandoffError::Refused(e.to_string()))?;
+        let mut conn = match &self.broker {
+            Broker::Amqp(publisher) => {
+                let msg = amqp_message(&kwargs, &self.cfg.instance_id);
+                return publisher.publish(msg, self.cfg.agent_timeout).await;
+            }
+            Broker::SharedRedis => self
+                .redis
+                .clone()
+                .ok_or_else(|| HandoffError::Unreachable("Redis is not configured".into()))?,
+            Broker::Redis { client, conn } => {
+                let connect = conn.get_or_try_init(|| client.get_connection_manager());
+                match tokio::time::timeout(self.cfg.agent_timeout, connect).await {
+                    Ok(Ok(c)) => c.clone(),
+                    Ok(Err(e)) => return Err(HandoffError::Unreachable(e.to_string())),
+                    Err(_) => {
+                        return Err(HandoffError::Unreachable(
+                            "the Redis broker did not answer in time".into(),
+                        ));
+                    }
+                }
+            }
+        };
         let envelope = celery_envelope(&self.cfg.queue, &kwargs, &self.cfg.instance_id);
         let push = conn.lpush::<_, _, i64>(&self.cfg.queue, envelope.to_string());
         match tokio::time::timeout(self.cfg.agent_timeout, push).await {
@@ -207,35 +326,43 @@ impl AgentClient {
     }
 }
 
+/// The Celery protocol v2 headers of one task (the same on Redis and AMQP).
+pub fn celery_headers(task_id: &str, kwargs: &Value, origin: &str) -> Value {
+    let message_id = kwargs.get("message_id").cloned().unwrap_or(Value::Null);
+    json!({
+        "lang": "py",
+        "task": TASK_NAME,
+        "id": task_id,
+        "shadow": null,
+        "eta": null,
+        "expires": null,
+        "group": null,
+        "group_index": null,
+        "retries": 0,
+        "timelimit": [null, null],
+        "root_id": task_id,
+        "parent_id": null,
+        "argsrepr": "()",
+        "kwargsrepr": format!("{{'message_id': {message_id}}}"),
+        "origin": format!("mocheong-backend@{origin}"),
+        "ignore_result": true
+    })
+}
+
+/// The task body `[args, kwargs, embed]`: no positional args, no callbacks or chain.
+pub fn celery_body(kwargs: &Value) -> Value {
+    json!([[], kwargs, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}])
+}
+
 /// The kombu Redis message carrying a Celery protocol v2 task (see
 /// docs/agent-manager.md, "Celery task"): `body` is base64 of `[args, kwargs, embed]`.
 pub fn celery_envelope(queue: &str, kwargs: &Value, origin: &str) -> Value {
     let task_id = uuid::Uuid::new_v4().to_string();
-    let body =
-        json!([[], kwargs, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]);
-    let message_id = kwargs.get("message_id").cloned().unwrap_or(Value::Null);
     json!({
-        "body": STANDARD.encode(body.to_string()),
+        "body": STANDARD.encode(celery_body(kwargs).to_string()),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": {
-            "lang": "py",
-            "task": TASK_NAME,
-            "id": task_id,
-            "shadow": null,
-            "eta": null,
-            "expires": null,
-            "group": null,
-            "group_index": null,
-            "retries": 0,
-            "timelimit": [null, null],
-            "root_id": task_id,
-            "parent_id": null,
-            "argsrepr": "()",
-            "kwargsrepr": format!("{{'message_id': {message_id}}}"),
-            "origin": format!("mocheong-backend@{origin}"),
-            "ignore_result": true
-        },
+        "headers": celery_headers(&task_id, kwargs, origin),
         "properties": {
             "correlation_id": task_id,
             "reply_to": "",
@@ -276,10 +403,18 @@ mod tests {
         assert!(b.allow());
         b.failure();
         assert!(!b.allow(), "open after two failures");
+        assert_eq!(b.state(), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(b.state(), BreakerState::HalfOpen, "a probe may go");
         assert!(b.allow(), "one trial after the cool-down");
         assert!(!b.allow(), "only one trial while half-open");
+        assert_eq!(b.state(), BreakerState::HalfOpen, "the probe is in flight");
+        b.failure();
+        assert_eq!(b.state(), BreakerState::Open, "a failed probe re-opens it");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow());
         b.success();
+        assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow());
     }
 }

@@ -27,11 +27,7 @@ use crate::{
 /// Open turns looked at per sweep, oldest first.
 const BATCH: u64 = 200;
 
-pub fn spawn(
-    rt: Arc<ChatRuntime>,
-    redis: redis::aio::ConnectionManager,
-    shutdown: CancellationToken,
-) {
+pub fn spawn(rt: Arc<ChatRuntime>, redis: crate::redis_conn::Redis, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let every = rt.state.cfg.chat.sweep_interval;
         loop {
@@ -48,7 +44,7 @@ pub fn spawn(
     });
 }
 
-async fn sweep(rt: &ChatRuntime, redis: &redis::aio::ConnectionManager) -> anyhow::Result<()> {
+async fn sweep(rt: &ChatRuntime, redis: &crate::redis_conn::Redis) -> anyhow::Result<()> {
     let cfg = &rt.state.cfg.chat;
     let now = now_ms();
     let earliest = cfg.first_item_timeout.min(cfg.idle_timeout);
@@ -67,9 +63,16 @@ async fn sweep(rt: &ChatRuntime, redis: &redis::aio::ConnectionManager) -> anyho
     if open.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = open.iter().map(|t| t.message_id.clone()).collect();
-    let (redis_now, states) = turn::read_states(redis, &ids).await?;
+    let turns: Vec<(String, String)> = open
+        .iter()
+        .map(|t| (t.session_id.clone(), t.message_id.clone()))
+        .collect();
+    let (redis_now, states) = turn::read_states(redis, &turns).await?;
     for (row, state) in open.iter().zip(states) {
+        if ended_but_not_stored(cfg, redis_now, &state) {
+            store_from_stream(rt, redis, row).await?;
+            continue;
+        }
         let Some(reason) = overdue(cfg, now, redis_now, row, &state) else {
             continue;
         };
@@ -80,6 +83,45 @@ async fn sweep(rt: &ChatRuntime, redis: &redis::aio::ConnectionManager) -> anyho
             continue;
         };
         fail_turn(rt, redis, &message, reason).await?;
+    }
+    Ok(())
+}
+
+/// The worker's final item went out an idle bound ago and the turn is still open: its
+/// completion entry was never consumed (on a Cluster the worker appends it after the
+/// item's script, so a worker dying in between leaves none).
+fn ended_but_not_stored(cfg: &ChatConfig, redis_now_ms: i64, state: &TurnState) -> bool {
+    state.is_final
+        && !state.failed
+        && state
+            .last_item_ms
+            .is_some_and(|at| redis_now_ms - at >= cfg.idle_timeout.as_millis() as i64)
+}
+
+/// Stores the turn's final item from the session's durable stream, as the completion
+/// consumer would have (idempotent: the answer is stored once, and only while pending).
+async fn store_from_stream(
+    rt: &ChatRuntime,
+    redis: &crate::redis_conn::Redis,
+    row: &chat_turn::Model,
+) -> anyhow::Result<()> {
+    use redis::AsyncCommands;
+    let mut conn = redis.clone();
+    let entries: redis::streams::StreamRangeReply = conn
+        .xrange_all(store::session_stream_key(&row.session_id))
+        .await?;
+    let last = entries
+        .ids
+        .iter()
+        .filter_map(|e| e.get::<String>("item"))
+        .filter_map(|raw| serde_json::from_str::<serde_json::Value>(&raw).ok())
+        .find(|i| {
+            i["message_id"].as_str() == Some(row.message_id.as_str())
+                && matches!(i["type"].as_str(), Some("done" | "error"))
+        });
+    if let Some(item) = last {
+        tracing::warn!(message_id = %row.message_id, "answer ended without a completion entry; stored from the stream");
+        super::persist::store_completion(&rt.state, &item).await?;
     }
     Ok(())
 }
@@ -119,7 +161,7 @@ pub fn overdue(
 /// worker's final item went out first.
 pub async fn fail_turn(
     rt: &ChatRuntime,
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::redis_conn::Redis,
     message: &chat_message::Model,
     reason: &str,
 ) -> anyhow::Result<()> {

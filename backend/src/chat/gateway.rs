@@ -32,9 +32,29 @@ pub struct CurrentRoom {
     pub session_id: String,
 }
 
-/// Rooms this socket joined, for presence on disconnect.
+/// Rooms this socket joined and the session of each (for presence and for the
+/// relay's subscriptions when it leaves).
 #[derive(Clone, Default)]
-pub struct JoinedRooms(pub Vec<String>);
+pub struct JoinedRooms(pub Vec<Joined>);
+
+#[derive(Clone)]
+pub struct Joined {
+    pub room: String,
+    pub session_id: String,
+}
+
+impl JoinedRooms {
+    fn contains(&self, room: &str) -> bool {
+        self.0.iter().any(|j| j.room == room)
+    }
+
+    pub fn session_of(&self, room: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|j| j.room == room)
+            .map(|j| j.session_id.clone())
+    }
+}
 
 #[derive(Deserialize)]
 pub struct HandshakeAuth {
@@ -159,8 +179,8 @@ async fn join_room(
             "rooms are named page-<pageId>",
         );
     };
-    let mut joined = s.extensions.get::<JoinedRooms>().unwrap_or_default();
-    if !joined.0.contains(&data.room) && joined.0.len() >= rt.state.cfg.chat.max_rooms_per_socket {
+    let joined = s.extensions.get::<JoinedRooms>().unwrap_or_default();
+    if !joined.contains(&data.room) && joined.0.len() >= rt.state.cfg.chat.max_rooms_per_socket {
         return refuse(
             &s,
             Some(ack),
@@ -173,21 +193,48 @@ async fn join_room(
     if let Err(e) = load_page(&rt.state.db, page_id, &user, Need::Edit).await {
         return failed(&s, Some(ack), EVENT, e, "room not found");
     }
+    // The session the room is on before a new one starts: the other instances with
+    // members listen to its channel.
+    let previous = if data.new_session {
+        match store::latest_session(&rt.state.db, page_id).await {
+            Ok(p) => p.map(|p| p.id),
+            Err(e) => return failed(&s, Some(ack), EVENT, e, ""),
+        }
+    } else {
+        None
+    };
     let session =
         match store::active_session(&rt.state.db, page_id, &user.id, data.new_session).await {
             Ok(session) => session,
             Err(e) => return failed(&s, Some(ack), EVENT, e, ""),
         };
+    // In the room first, then listening to its session: an item the instance gets
+    // once the subscription is confirmed finds the socket in the room. The answer goes
+    // out only after both, so whatever is published after it reaches the socket, and
+    // whatever was published before it is in the durable stream (`resume`).
     s.join(data.room.clone());
-    if !joined.0.contains(&data.room) {
-        joined.0.push(data.room.clone());
-        s.extensions.insert(joined);
-    }
+    let mut joined = s.extensions.get::<JoinedRooms>().unwrap_or_default();
+    joined.0.retain(|j| j.room != data.room);
+    joined.0.push(Joined {
+        room: data.room.clone(),
+        session_id: session.id.clone(),
+    });
+    s.extensions.insert(joined);
     s.extensions.insert(CurrentRoom {
         room: data.room.clone(),
         page_id: page_id.to_owned(),
         session_id: session.id.clone(),
     });
+    let sid = s.id.to_string();
+    if let Some(subs) = &rt.subs {
+        subs.join(&data.room, &session.id, &sid).await;
+        if !s.connected() {
+            // Gone while joining: its disconnect handler may have run before the
+            // join was counted.
+            subs.leave(&data.room, &sid);
+            return;
+        }
+    }
     let unread = store::unread_count(&rt.state.db, &session.id, &user.id)
         .await
         .unwrap_or_default();
@@ -195,14 +242,16 @@ async fn join_room(
         json!({"session_id": session.id, "room": data.room, "page_id": page_id, "unread": unread});
     reply(&s, Some(ack), "session-info", &info);
     if let Some(redis) = &rt.redis {
-        if data.new_session {
-            // Everyone in the room moves to the new conversation.
+        if let Some(previous) = previous.filter(|p| *p != session.id) {
+            // Everyone in the room moves to the new conversation. Instances with
+            // members listen to the room's previous session; on this envelope they
+            // start listening to the new one too.
             let _ = broadcast(
                 redis,
-                &session_channel(&session.id),
+                &session_channel(&previous),
                 "session-info",
                 &data.room,
-                Some(s.id.to_string()),
+                Some(sid),
                 info,
             )
             .await;
@@ -516,13 +565,14 @@ async fn on_disconnect(s: SocketRef, io: SocketIo, State(rt): State<Arc<ChatRunt
         return;
     };
     let joined = s.extensions.get::<JoinedRooms>().unwrap_or_default();
-    let session = s
-        .extensions
-        .get::<CurrentRoom>()
-        .map(|c| c.session_id)
-        .unwrap_or_default();
-    for room in joined.0 {
-        presence::left(&io, &redis, &room, &session, &user.id, &s.id.to_string()).await;
+    let sid = s.id.to_string();
+    if let Some(subs) = &rt.subs {
+        for j in &joined.0 {
+            subs.leave(&j.room, &sid);
+        }
+    }
+    for j in joined.0 {
+        presence::left(&io, &redis, &j.room, &j.session_id, &user.id, &sid).await;
     }
 }
 
@@ -592,7 +642,7 @@ pub fn is_outage(err: &crate::error::Error) -> bool {
 }
 
 /// A short PING: is Redis there right now?
-async fn redis_up(redis: &redis::aio::ConnectionManager) -> bool {
+async fn redis_up(redis: &crate::redis_conn::Redis) -> bool {
     let mut conn = redis.clone();
     let ping = redis::cmd("PING");
     matches!(

@@ -127,7 +127,9 @@ async fn hand_off(rt: &ChatRuntime, row: &chat_turn::Model) -> anyhow::Result<()
         return Ok(());
     };
     if let Some(redis) = &rt.redis
-        && turn::is_failed(redis, &message.id).await.unwrap_or(false)
+        && turn::is_failed(redis, &message.session_id, &message.id)
+            .await
+            .unwrap_or(false)
     {
         // Failed by its deadline on another instance that could not record it yet.
         if store::finish_turn(db, &message.id, Status::Failed, Some("deadline".into())).await? {

@@ -33,7 +33,7 @@ use crate::{
 
 pub const GROUP: &str = "backend";
 
-pub fn spawn(state: AppState, client: redis::Client, shutdown: CancellationToken) {
+pub fn spawn(state: AppState, url: String, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let stream = state.cfg.chat.completion_stream.clone();
         let consumer = state.cfg.chat.instance_id.clone();
@@ -43,21 +43,34 @@ pub fn spawn(state: AppState, client: redis::Client, shutdown: CancellationToken
             }
             // A connection of its own: a blocking XREADGROUP must not hold up the
             // shared multiplexed connection.
-            // No client-side response timeout: XREADGROUP BLOCK waits on purpose.
-            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-            match client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-            {
-                Ok(mut conn) => {
-                    if let Err(e) = consume(&state, &mut conn, &stream, &consumer, &shutdown).await
+            let done = if state.cfg.redis_cluster {
+                match crate::redis_conn::cluster_client(&url, None) {
+                    Ok(client) => match client.get_async_connection().await {
+                        Ok(mut conn) => {
+                            consume(&state, &mut conn, &stream, &consumer, &shutdown).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            } else {
+                // No client-side response timeout: XREADGROUP BLOCK waits on purpose.
+                let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+                match redis::Client::open(url.as_str()) {
+                    Ok(client) => match client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
                     {
-                        tracing::warn!(error = %e, "completion consumer: Redis error; retrying");
-                    }
+                        Ok(mut conn) => {
+                            consume(&state, &mut conn, &stream, &consumer, &shutdown).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "completion consumer: cannot connect to Redis")
-                }
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "completion consumer: Redis error; retrying");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -67,9 +80,9 @@ pub fn spawn(state: AppState, client: redis::Client, shutdown: CancellationToken
     });
 }
 
-async fn consume(
+async fn consume<C: redis::aio::ConnectionLike + Send + Sync>(
     state: &AppState,
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut C,
     stream: &str,
     consumer: &str,
     shutdown: &CancellationToken,
@@ -124,9 +137,9 @@ async fn consume(
 
 /// Stores one completion and acknowledges it. A database failure leaves the entry
 /// pending, so it is claimed and retried later.
-async fn handle(
+async fn handle<C: redis::aio::ConnectionLike + Send + Sync>(
     state: &AppState,
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut C,
     stream: &str,
     entry: StreamId,
 ) -> redis::RedisResult<()> {

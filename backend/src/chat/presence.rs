@@ -24,13 +24,13 @@ fn now_ms() -> i64 {
 }
 
 /// The users online in `room` now.
-pub async fn online(redis: &redis::aio::ConnectionManager, room: &str) -> Vec<String> {
+pub async fn online(redis: &crate::redis_conn::Redis, room: &str) -> Vec<String> {
     let mut conn = redis.clone();
     let _: redis::RedisResult<i64> = conn.zrembyscore(key(room), "-inf", now_ms()).await;
     conn.zrange(key(room), 0, -1).await.unwrap_or_default()
 }
 
-async fn announce(redis: &redis::aio::ConnectionManager, room: &str, session_id: &str) {
+async fn announce(redis: &crate::redis_conn::Redis, room: &str, session_id: &str) {
     let users = online(redis, room).await;
     let _ = broadcast(
         redis,
@@ -43,12 +43,7 @@ async fn announce(redis: &redis::aio::ConnectionManager, room: &str, session_id:
     .await;
 }
 
-pub async fn joined(
-    redis: &redis::aio::ConnectionManager,
-    room: &str,
-    session_id: &str,
-    user_id: &str,
-) {
+pub async fn joined(redis: &crate::redis_conn::Redis, room: &str, session_id: &str, user_id: &str) {
     let mut conn = redis.clone();
     let _: redis::RedisResult<i64> = conn.zadd(key(room), user_id, now_ms() + TTL_MS).await;
     let _: redis::RedisResult<bool> = conn.expire(key(room), 3600).await;
@@ -59,7 +54,7 @@ pub async fn joined(
 /// instance is still in the room (sockets on other instances refresh their own entry).
 pub async fn left(
     io: &SocketIo,
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::redis_conn::Redis,
     room: &str,
     session_id: &str,
     user_id: &str,
@@ -79,11 +74,7 @@ pub async fn left(
     announce(redis, room, session_id).await;
 }
 
-pub fn spawn_heartbeat(
-    io: SocketIo,
-    redis: redis::aio::ConnectionManager,
-    shutdown: CancellationToken,
-) {
+pub fn spawn_heartbeat(io: SocketIo, redis: crate::redis_conn::Redis, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HEARTBEAT);
         loop {

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::Redis;
 
 use crate::auth::rate_limit::KeyedLimiter;
 
@@ -40,13 +40,13 @@ return 1
 
 pub struct ChatRateLimit {
     per_minute: u32,
-    redis: Option<ConnectionManager>,
+    redis: Option<Redis>,
     local: KeyedLimiter<String>,
     redis_failed_at: Mutex<Option<Instant>>,
 }
 
 impl ChatRateLimit {
-    pub fn new(per_minute: u32, redis: Option<ConnectionManager>) -> Self {
+    pub fn new(per_minute: u32, redis: Option<Redis>) -> Self {
         let per_minute = per_minute.max(1);
         ChatRateLimit {
             per_minute,

@@ -21,14 +21,24 @@ use crate::{
     pages::access::{Access, Need, load_page},
 };
 
-/// The Redis stream where the agent keeps every item of a session (for resume).
+/// The Redis stream where the agent keeps every item of a session (for resume). On a
+/// Cluster it carries the session's hash tag (the slot of its channel).
 pub fn session_stream_key(session_id: &str) -> String {
-    format!("chat:stream:{session_id}")
+    if crate::redis_conn::cluster_mode() {
+        format!("chat:stream:{}", crate::redis_conn::session_tag(session_id))
+    } else {
+        format!("chat:stream:{session_id}")
+    }
 }
 
 /// The pub/sub channel of a session.
 pub fn session_channel(session_id: &str) -> String {
     format!("chat:{session_id}")
+}
+
+/// The session a [`session_channel`] belongs to.
+pub fn session_of_channel(channel: &str) -> Option<&str> {
+    channel.strip_prefix("chat:").filter(|s| !s.is_empty())
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -120,7 +130,8 @@ pub async fn active_session(
     Ok(session)
 }
 
-async fn latest_session<C: ConnectionTrait>(
+/// The page's newest session, if it has one.
+pub async fn latest_session<C: ConnectionTrait>(
     db: &C,
     page_id: &str,
 ) -> Result<Option<chat_session::Model>> {
@@ -390,7 +401,7 @@ pub struct ResumeFrom<'a> {
 
 pub async fn resume(
     db: &DatabaseConnection,
-    redis: Option<&redis::aio::ConnectionManager>,
+    redis: Option<&crate::redis_conn::Redis>,
     session_id: &str,
     from: ResumeFrom<'_>,
 ) -> Result<ResumeOut> {

@@ -15,8 +15,17 @@ use super::store::{session_channel, session_stream_key};
 const TURN_TTL_SECS: u64 = 86_400;
 const STREAM_MAXLEN: u64 = 1000;
 
-pub fn turn_key(message_id: &str) -> String {
-    format!("chat:turn:{message_id}")
+/// On a Cluster the key carries the session's hash tag, so the scripts that also touch
+/// the session's stream and channel stay in one slot.
+pub fn turn_key(session_id: &str, message_id: &str) -> String {
+    if crate::redis_conn::cluster_mode() {
+        format!(
+            "chat:turn:{}:{message_id}",
+            crate::redis_conn::session_tag(session_id)
+        )
+    } else {
+        format!("chat:turn:{message_id}")
+    }
 }
 
 /// What the worker recorded of a turn so far.
@@ -28,23 +37,40 @@ pub struct TurnState {
     pub failed: bool,
 }
 
-/// The turn's state and Redis's own clock (ms), which `last_item_ms` is measured on.
+/// The turns' states (`(session_id, message_id)` each) and Redis's own clock (ms),
+/// which `last_item_ms` is measured on (on a Cluster, one node's clock: the nodes'
+/// clocks must agree within a fraction of the idle bound, as NTP keeps them).
 pub async fn read_states(
-    redis: &redis::aio::ConnectionManager,
-    message_ids: &[String],
+    redis: &crate::redis_conn::Redis,
+    turns: &[(String, String)],
 ) -> redis::RedisResult<(i64, Vec<TurnState>)> {
     let mut conn = redis.clone();
     let time: (String, String) = redis::cmd("TIME").query_async(&mut conn).await?;
-    let mut pipe = redis::pipe();
-    for id in message_ids {
-        pipe.cmd("HMGET")
-            .arg(turn_key(id))
+    let hmget = |session: &str, message: &str| {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(turn_key(session, message))
             .arg("at_ms")
             .arg("final")
             .arg("failed");
-    }
-    let rows: Vec<(Option<i64>, Option<String>, Option<String>)> =
-        pipe.query_async(&mut conn).await?;
+        cmd
+    };
+    type Row = (Option<i64>, Option<String>, Option<String>);
+    let rows: Vec<Row> = if redis.is_cluster() {
+        // Turns of different sessions are in different slots: one command each,
+        // sent at once on the multiplexed connections.
+        let queries = turns.iter().map(|(s, m)| {
+            let mut conn = redis.clone();
+            let cmd = hmget(s, m);
+            async move { cmd.query_async::<Row>(&mut conn).await }
+        });
+        futures::future::try_join_all(queries).await?
+    } else {
+        let mut pipe = redis::pipe();
+        for (s, m) in turns {
+            pipe.add_command(hmget(s, m));
+        }
+        pipe.query_async(&mut conn).await?
+    };
     let now_ms = time.0.parse::<i64>().unwrap_or_default() * 1000
         + time.1.parse::<i64>().unwrap_or_default() / 1000;
     let states = rows
@@ -70,18 +96,22 @@ pub enum FailOutcome {
 }
 
 // KEYS: turn hash, session stream, session channel.
-// ARGV: the error item as JSON without `seq`, turn TTL, stream maxlen, stream TTL.
+// ARGV: the error item as JSON without `seq`, turn TTL, stream maxlen, stream TTL, the
+// publish command (PUBLISH, or SPUBLISH on a Cluster).
+// `published_at_ms` (Redis time) goes first, as in the worker's script (relay lag).
 const FAIL_SCRIPT: &str = r#"
 local t = KEYS[1]
 if redis.call('HGET', t, 'failed') then return -2 end
 if redis.call('HGET', t, 'final') then return -1 end
 local seq = tonumber(redis.call('HGET', t, 'next_seq') or '0')
-local item = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local item = '{"published_at_ms":' .. ms .. ',"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
 redis.call('HSET', t, 'failed', '1', 'final', '1', 'next_seq', seq + 1)
 redis.call('EXPIRE', t, ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'item', item)
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', KEYS[3], item)
+redis.call(ARGV[5], KEYS[3], item)
 return seq
 "#;
 
@@ -89,7 +119,7 @@ return seq
 /// the `error` item, unless the worker's final item went out first. Idempotent: only
 /// the first call, on whichever instance, publishes.
 pub async fn fail(
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::redis_conn::Redis,
     session_id: &str,
     message_id: &str,
     question: &str,
@@ -103,13 +133,14 @@ pub async fn fail(
     let seq: i64 = redis::cmd("EVAL")
         .arg(FAIL_SCRIPT)
         .arg(3)
-        .arg(turn_key(message_id))
+        .arg(turn_key(session_id, message_id))
         .arg(session_stream_key(session_id))
         .arg(session_channel(session_id))
         .arg(body)
         .arg(TURN_TTL_SECS)
         .arg(STREAM_MAXLEN)
         .arg(TURN_TTL_SECS)
+        .arg(crate::redis_conn::publish_command())
         .query_async(&mut conn)
         .await?;
     Ok(match seq {
@@ -121,11 +152,14 @@ pub async fn fail(
 
 /// Whether a turn was failed in Redis (for the dispatcher: no hand-off then).
 pub async fn is_failed(
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::redis_conn::Redis,
+    session_id: &str,
     message_id: &str,
 ) -> redis::RedisResult<bool> {
     let mut conn = redis.clone();
-    let v: Option<String> = conn.hget(turn_key(message_id), "failed").await?;
+    let v: Option<String> = conn
+        .hget(turn_key(session_id, message_id), "failed")
+        .await?;
     Ok(v.is_some())
 }
 

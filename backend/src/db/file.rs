@@ -1,7 +1,7 @@
 //! An uploaded file: the object in storage is named by `storage_key`; this row is its
 //! metadata. Queries go through the scoping helpers so no handler forgets the owner.
 
-use sea_orm::entity::prelude::*;
+use sea_orm::{FromJsonQueryResult, entity::prelude::*};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -23,6 +23,10 @@ pub struct Model {
     pub sha256: Option<String>,
     pub width: Option<i32>,
     pub height: Option<i32>,
+    /// The JPEG sizes made from a picture, smallest first (`[]` for a PDF or a picture
+    /// small enough to need none). `None`: stored before renditions existed; the
+    /// backfill ([`crate::files::renditions`]) makes them.
+    pub renditions: Option<Renditions>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -65,6 +69,49 @@ pub enum FileStatus {
     /// Being removed; invisible to everyone; the sweeper finishes what failed.
     #[sea_orm(string_value = "deleting")]
     Deleting,
+}
+
+/// Which bytes of a file a link serves: the file itself or one of its JPEG renditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Original,
+    /// At most `FILES_THUMB_WIDTH` (480) px on the longest side.
+    Thumb,
+    /// At most 1080 px on the longest side.
+    Large,
+}
+
+impl Variant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Original => "original",
+            Variant::Thumb => "thumb",
+            Variant::Large => "large",
+        }
+    }
+}
+
+/// One stored rendition of a picture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rendition {
+    pub variant: Variant,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Renditions(pub Vec<Rendition>);
+
+impl Model {
+    /// The stored rendition of `variant`, if this file has one.
+    pub fn rendition(&self, variant: Variant) -> Option<&Rendition> {
+        self.renditions
+            .as_ref()
+            .and_then(|r| r.0.iter().find(|r| r.variant == variant))
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

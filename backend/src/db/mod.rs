@@ -27,6 +27,7 @@ pub mod chat_message;
 pub mod chat_read;
 pub mod chat_session;
 pub mod chat_turn;
+pub mod editor_invitation;
 pub mod file;
 pub mod guestbook_entry;
 pub mod invitation;

@@ -104,10 +104,12 @@ pub enum Side {
     Validate,
 )]
 #[serde(rename_all = "camelCase")]
+#[validate(schema(function = "crate::pages::validate::parents"))]
 pub struct Person {
     #[validate(length(min = 1, max = 30))]
     #[schema(min_length = 1, max_length = 30)]
     pub name: String,
+    /// The father's name (without 故: that is `fatherDetails.deceased`).
     #[validate(length(max = 30))]
     #[schema(max_length = 30)]
     pub father: Option<String>,
@@ -118,6 +120,59 @@ pub struct Person {
     #[validate(custom(function = "crate::pages::validate::phone"))]
     #[schema(max_length = 20, pattern = "^[0-9+ -]+$", example = "010-1234-5678")]
     pub contact: Option<String>,
+    /// The father's phone, the 故 marker and what guests see of him (needs `father`).
+    #[serde(default)]
+    #[validate(nested)]
+    pub father_details: Option<Parent>,
+    /// The mother's, like `fatherDetails` (needs `mother`).
+    #[serde(default)]
+    #[validate(nested)]
+    pub mother_details: Option<Parent>,
+}
+
+/// A parent's (혼주) contact, the deceased marker and per-field visibility. The name
+/// is the person's `father` / `mother`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct Parent {
+    #[validate(custom(function = "crate::pages::validate::phone"))]
+    #[schema(max_length = 20, pattern = "^[0-9+ -]+$", example = "010-1234-5678")]
+    pub phone: Option<String>,
+    /// Deceased: the page shows 故 before the name (and never a phone).
+    #[serde(default)]
+    pub deceased: bool,
+    /// Whether guests see the name (public page, share preview, calendar).
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub show_name: bool,
+    /// Whether guests see the phone number.
+    #[serde(default)]
+    pub show_phone: bool,
+}
+
+impl Person {
+    /// The parent's name as guests may see it (`故 ` before a deceased parent's),
+    /// or `None` when there is no name or it is hidden.
+    pub fn parent_display_name(name: Option<&str>, details: Option<&Parent>) -> Option<String> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty())?;
+        match details {
+            Some(d) if !d.show_name => None,
+            Some(d) if d.deceased => Some(format!("故 {name}")),
+            _ => Some(name.to_owned()),
+        }
+    }
+
+    /// The parents' names guests may see: `김아버지 · 故 이어머니`.
+    pub fn public_parents(&self) -> Option<String> {
+        let names: Vec<String> = [
+            Self::parent_display_name(self.father.as_deref(), self.father_details.as_ref()),
+            Self::parent_display_name(self.mother.as_deref(), self.mother_details.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!names.is_empty()).then(|| names.join(" · "))
+    }
 }
 
 #[derive(
@@ -158,6 +213,7 @@ pub struct Venue {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase")]
+#[validate(schema(function = "crate::pages::validate::toss_names_the_account"))]
 pub struct GiftAccount {
     pub side: Side,
     #[validate(length(min = 1, max = 30))]
@@ -169,6 +225,24 @@ pub struct GiftAccount {
     #[validate(custom(function = "crate::pages::validate::account_number"))]
     #[schema(max_length = 40, pattern = "^[0-9-]+$")]
     pub number: String,
+    /// KakaoPay transfer link — the 송금코드 (money code) link the KakaoPay app
+    /// shares or shows as a QR code: `https://qr.kakaopay.com/<code>`.
+    #[serde(default)]
+    #[validate(custom(function = "crate::pages::validate::kakaopay_url"))]
+    #[schema(
+        max_length = 200,
+        pattern = "^https://qr\\.kakaopay\\.com/[A-Za-z0-9]+$",
+        example = "https://qr.kakaopay.com/FZx2bq1Tq"
+    )]
+    pub kakaopay_url: Option<String>,
+    /// Toss transfer link: a 토스아이디 link `https://toss.me/<id>` (optionally
+    /// `/<amount>`), or the app's transfer link
+    /// `supertoss://send?bank=<bank>&accountNo=<this account's number>` (optional
+    /// `amount`, `origin`) — which must name this very account.
+    #[serde(default)]
+    #[validate(custom(function = "crate::pages::validate::toss_url"))]
+    #[schema(max_length = 200, example = "https://toss.me/minsu")]
+    pub toss_url: Option<String>,
 }
 
 #[derive(

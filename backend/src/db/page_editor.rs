@@ -20,6 +20,12 @@ pub enum Relation {
         to = "super::user::Column::Id"
     )]
     User,
+    #[sea_orm(
+        belongs_to = "super::page::Entity",
+        from = "Column::PageId",
+        to = "super::page::Column::Id"
+    )]
+    Page,
 }
 
 impl Related<super::user::Entity> for Entity {

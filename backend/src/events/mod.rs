@@ -149,7 +149,7 @@ pub struct Notifications {
     pub tickets: tickets::Tickets,
     /// `Some` when Redis is configured: whether the pub/sub connection is up.
     pub redis_connected: Option<Arc<AtomicBool>>,
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<crate::redis_conn::Redis>,
     /// Chat sockets connected to this instance, kept by the chat gateway; reported
     /// with the SSE figures in the instance heartbeat (one place for live figures).
     /// Signed: a socket's disconnect may be counted just before its connect.
@@ -169,19 +169,28 @@ impl Notifications {
 /// all of which stop when `shutdown` is cancelled.
 pub fn build(
     cfg: &Config,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<crate::redis_conn::Redis>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Arc<dyn EventPublisher>, Arc<Notifications>)> {
     let hub = Arc::new(hub::Hub::default());
     let (events, recent, redis_connected): (Arc<dyn EventPublisher>, _, _) =
         match (&cfg.redis_url, &redis) {
             (Some(url), Some(conn)) => {
-                let client =
-                    redis::Client::open(url.expose_secret()).context("parsing REDIS_URL")?;
+                // Classic pub/sub reaches every node of a Cluster, so the subscriber
+                // may use any seed node (the next one when a node is down).
+                let clients = if cfg.redis_cluster {
+                    crate::redis_conn::seeds(url.expose_secret())
+                } else {
+                    vec![url.expose_secret().to_owned()]
+                }
+                .iter()
+                .map(|u| redis::Client::open(u.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+                .context("parsing REDIS_URL")?;
                 let connected = Arc::new(AtomicBool::new(false));
                 let replay = recent::RedisRecent::new(cfg.sse_replay_max, cfg.sse_replay_ttl);
                 let events = RedisEvents::start(
-                    client,
+                    clients,
                     conn.clone(),
                     cfg.server_id.clone(),
                     replay,

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::Redis;
 
 use super::hub::Outgoing;
 
@@ -19,7 +19,7 @@ pub const KEY_PREFIX: &str = "user-events:recent:";
 
 pub enum Recent {
     Memory(Arc<MemoryRecent>),
-    Redis(ConnectionManager, RedisRecent),
+    Redis(Redis, RedisRecent),
 }
 
 impl Recent {
@@ -142,11 +142,7 @@ impl RedisRecent {
         }
     }
 
-    async fn all(
-        &self,
-        mut conn: ConnectionManager,
-        user_id: &str,
-    ) -> anyhow::Result<Vec<Arc<Outgoing>>> {
+    async fn all(&self, mut conn: Redis, user_id: &str) -> anyhow::Result<Vec<Arc<Outgoing>>> {
         let raw: Vec<String> = redis::cmd("LRANGE")
             .arg(Self::key(user_id))
             .arg(0)

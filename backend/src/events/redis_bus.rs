@@ -16,8 +16,8 @@ use std::{
     time::Duration,
 };
 
+use crate::redis_conn::Redis;
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -52,8 +52,8 @@ pub struct RedisEvents {
 impl RedisEvents {
     /// Starts the writer and the subscriber; both stop when `shutdown` is cancelled.
     pub fn start(
-        client: redis::Client,
-        conn: ConnectionManager,
+        clients: Vec<redis::Client>,
+        conn: Redis,
         server_id: String,
         recent: RedisRecent,
         connected: Arc<AtomicBool>,
@@ -70,7 +70,7 @@ impl RedisEvents {
             shutdown.clone(),
         ));
         tokio::spawn(subscribe_loop(
-            client,
+            clients,
             server_id,
             local.clone(),
             connected,
@@ -97,7 +97,7 @@ impl EventPublisher for RedisEvents {
 
 async fn write_loop(
     mut pending: mpsc::Receiver<DomainEvent>,
-    mut conn: ConnectionManager,
+    mut conn: Redis,
     server_id: String,
     recent: RedisRecent,
     local: broadcast::Sender<DomainEvent>,
@@ -118,15 +118,33 @@ async fn write_loop(
             data: event.data.clone(),
             server_id: server_id.clone(),
         };
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        recent.record(&mut pipe, &event.user_ids, &Outgoing::from_event(&event));
-        pipe.publish(
-            CHANNEL,
-            serde_json::to_string(&wire).expect("a WireEvent serialises"),
-        )
-        .ignore();
-        match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
+        let text = serde_json::to_string(&wire).expect("a WireEvent serialises");
+        let outgoing = Outgoing::from_event(&event);
+        let written = if conn.is_cluster() {
+            // Each recipient's replay list is in a slot of its own: one pipeline per
+            // list (its three commands stay together), then the message.
+            let lists = event.user_ids.iter().map(|user_id| {
+                let mut pipe = redis::pipe();
+                recent.record(&mut pipe, std::slice::from_ref(user_id), &outgoing);
+                let mut conn = conn.clone();
+                async move { pipe.query_async::<()>(&mut conn).await }
+            });
+            let mut publish = redis::pipe();
+            publish.publish(CHANNEL, text).ignore();
+            let mut c = conn.clone();
+            tokio::time::timeout(REDIS_TIMEOUT, async move {
+                futures_util::future::try_join_all(lists).await?;
+                publish.query_async::<()>(&mut c).await
+            })
+            .await
+        } else {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            recent.record(&mut pipe, &event.user_ids, &outgoing);
+            pipe.publish(CHANNEL, text).ignore();
+            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await
+        };
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(id = %event.id, error = %e, "event not published to Redis; other instances miss it")
@@ -141,15 +159,18 @@ async fn write_loop(
 }
 
 async fn subscribe_loop(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     server_id: String,
     local: broadcast::Sender<DomainEvent>,
     connected: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut next = 0;
     while !shutdown.is_cancelled() {
-        match connect(&client).await {
+        let client = &clients[next % clients.len()];
+        next += 1;
+        match connect(client).await {
             Ok(pubsub) => {
                 backoff = Duration::from_millis(100);
                 connected.store(true, Ordering::Relaxed);

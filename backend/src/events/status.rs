@@ -9,8 +9,8 @@ use std::{
     time::Duration,
 };
 
+use crate::redis_conn::Redis;
 use axum::{Json, extract::State};
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
@@ -23,8 +23,23 @@ use crate::{
     state::AppState,
 };
 
-const INSTANCES_KEY: &str = "user-events:instances";
-const INSTANCE_PREFIX: &str = "user-events:instance:";
+/// The index of live instances and each instance's figures. On a Cluster they share a
+/// hash tag: the heartbeat writes them in one transaction.
+fn instances_key() -> &'static str {
+    if crate::redis_conn::cluster_mode() {
+        "user-events:{instances}"
+    } else {
+        "user-events:instances"
+    }
+}
+
+fn instance_key(server_id: &str) -> String {
+    if crate::redis_conn::cluster_mode() {
+        format!("user-events:{{instances}}:{server_id}")
+    } else {
+        format!("user-events:instance:{server_id}")
+    }
+}
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// Three missed heartbeats and an instance no longer counts.
 const INSTANCE_TTL: Duration = Duration::from_secs(15);
@@ -117,13 +132,10 @@ fn now_ms() -> i64 {
 }
 
 /// The live instances other than `server_id`, from their heartbeat hashes.
-async fn others(
-    mut conn: ConnectionManager,
-    server_id: &str,
-) -> anyhow::Result<Vec<InstanceStatus>> {
+async fn others(mut conn: Redis, server_id: &str) -> anyhow::Result<Vec<InstanceStatus>> {
     let oldest = now_ms() - INSTANCE_TTL.as_millis() as i64;
     let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-        .arg(INSTANCES_KEY)
+        .arg(instances_key())
         .arg(oldest)
         .arg("+inf")
         .query_async(&mut conn)
@@ -134,7 +146,7 @@ async fn others(
     }
     let mut pipe = redis::pipe();
     for id in &ids {
-        pipe.hgetall(format!("{INSTANCE_PREFIX}{id}"));
+        pipe.hgetall(instance_key(id));
     }
     let hashes: Vec<std::collections::HashMap<String, String>> =
         pipe.query_async(&mut conn).await?;
@@ -156,8 +168,8 @@ async fn others(
         .collect())
 }
 
-async fn report(conn: &mut ConnectionManager, me: &InstanceStatus) -> redis::RedisResult<()> {
-    let key = format!("{INSTANCE_PREFIX}{}", me.server_id);
+async fn report(conn: &mut Redis, me: &InstanceStatus) -> redis::RedisResult<()> {
+    let key = instance_key(&me.server_id);
     let now = now_ms();
     redis::pipe()
         .atomic()
@@ -177,11 +189,11 @@ async fn report(conn: &mut ConnectionManager, me: &InstanceStatus) -> redis::Red
         .ignore()
         .expire(&key, INSTANCE_TTL.as_secs() as i64)
         .ignore()
-        .zadd(INSTANCES_KEY, &me.server_id, now)
+        .zadd(instances_key(), &me.server_id, now)
         .ignore()
         // Keeps the index from growing with instances that died long ago.
         .zrembyscore(
-            INSTANCES_KEY,
+            instances_key(),
             "-inf",
             now - 10 * INSTANCE_TTL.as_millis() as i64,
         )
@@ -214,9 +226,9 @@ pub fn spawn_heartbeat(notifications: Arc<Notifications>, shutdown: Cancellation
         if let Some(conn) = &notifications.redis {
             let mut conn = conn.clone();
             let _ = redis::pipe()
-                .del(format!("{INSTANCE_PREFIX}{}", notifications.server_id))
+                .del(instance_key(&notifications.server_id))
                 .ignore()
-                .zrem(INSTANCES_KEY, &notifications.server_id)
+                .zrem(instances_key(), &notifications.server_id)
                 .ignore()
                 .query_async::<()>(&mut conn)
                 .await;

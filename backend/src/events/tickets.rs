@@ -10,15 +10,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::redis_conn::Redis;
 use rand::RngCore;
-use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
 pub const KEY_PREFIX: &str = "user-events:ticket:";
 
 pub enum Tickets {
     Memory(Mutex<HashMap<String, (String, Instant)>>),
-    Redis(ConnectionManager),
+    Redis(Redis),
 }
 
 /// Only a hash of the ticket is stored, so reading Redis does not yield usable tickets.

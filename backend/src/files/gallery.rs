@@ -13,7 +13,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::{public_images, service::file_urls, signing::Variant};
+use super::{
+    public_images,
+    service::{Thumbnail, file_urls, srcset, stored_renditions},
+    signing::Variant,
+};
 use crate::{
     auth::AuthUser,
     db::{
@@ -47,11 +51,17 @@ pub struct GalleryItem {
     /// Full-size picture: an expiring link for the owner's view; on the public page a
     /// stable link cacheable for a year.
     pub url: String,
-    /// About 480 px wide JPEG; the original when it is already small or cannot be
-    /// decoded on the server (HEIC).
+    /// A JPEG of at most 480 px on the longest side; the original when the picture is
+    /// already that small (a HEIC always has one, so every browser can show it).
     pub thumb_url: String,
     pub width: Option<i32>,
     pub height: Option<i32>,
+    /// Every JPEG rendition (480 and 1080 px on the longest side, never upscaled),
+    /// smallest first, for `srcset` or a `next/image` loader.
+    pub thumbnails: Vec<Thumbnail>,
+    /// `thumbnails` as a ready `srcset` value (`url 480w, ...`), with the original as
+    /// the largest candidate when browsers can show it.
+    pub srcset: String,
 }
 
 /// The ready files among `ids`, by id (gone or unfinished ones are left out).
@@ -79,10 +89,12 @@ pub async fn gallery_items(state: &AppState, ids: &[String]) -> Result<Vec<Galle
             let urls = file_urls(state, row).await?;
             items.push(GalleryItem {
                 id: row.id.clone(),
+                srcset: srcset(row, &urls.url, &urls.thumbnails),
                 url: urls.url,
                 thumb_url: urls.thumb_url,
                 width: row.width,
                 height: row.height,
+                thumbnails: urls.thumbnails,
             });
         }
     }
@@ -98,25 +110,37 @@ pub async fn public_gallery_items(state: &AppState, ids: &[String]) -> Result<Ve
     for id in ids {
         let Some(row) = rows.get(id) else { continue };
         let url = public_images::image_url(&state.cfg, row, Variant::Original);
-        let (url, thumb_url) = match url {
+        let (url, thumb_url, thumbnails) = match url {
             Some(url) => {
+                let thumbnails: Vec<Thumbnail> = stored_renditions(row)
+                    .into_iter()
+                    .filter_map(|r| {
+                        Some(Thumbnail {
+                            width: r.width,
+                            height: r.height,
+                            url: public_images::image_url(&state.cfg, row, r.variant)?,
+                        })
+                    })
+                    .collect();
                 let thumb = match row.thumb_key {
                     Some(_) => public_images::image_url(&state.cfg, row, Variant::Thumb),
                     None => None,
                 };
-                (url.clone(), thumb.unwrap_or(url))
+                (url.clone(), thumb.unwrap_or(url), thumbnails)
             }
             None => {
                 let urls = file_urls(state, row).await?;
-                (urls.url, urls.thumb_url)
+                (urls.url, urls.thumb_url, urls.thumbnails)
             }
         };
         items.push(GalleryItem {
             id: row.id.clone(),
+            srcset: srcset(row, &url, &thumbnails),
             url,
             thumb_url,
             width: row.width,
             height: row.height,
+            thumbnails,
         });
     }
     Ok(items)

@@ -1,13 +1,13 @@
 //! What a file really is: its type from the magic bytes (never from the name or the
 //! claimed type alone), a safe display name, and for images their size and thumbnail.
 
-use std::{io::BufReader, path::Path};
+use std::{io::BufReader, path::Path, sync::OnceLock};
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::file::Purpose;
+use crate::db::file::{Purpose, Variant};
 
 /// How many leading bytes [`Kind::detect`] needs.
 pub const MAGIC_LEN: usize = 16;
@@ -106,7 +106,7 @@ impl Kind {
         }
     }
 
-    /// Formats the pure-Rust decoders read (HEIC has none: stored without thumbnail).
+    /// Formats the pure-Rust decoders read (HEIC goes through libheif).
     fn image_format(self) -> Option<ImageFormat> {
         match self {
             Kind::Jpeg => Some(ImageFormat::Jpeg),
@@ -195,13 +195,33 @@ fn is_invisible_format(c: char) -> bool {
         | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
-/// Pixel size (as displayed, EXIF orientation applied) and an optional thumbnail.
+/// The longest sides of the JPEG renditions (never upscaled).
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub thumb: u32,
+    pub large: u32,
+}
+
+/// Longest side of the `large` rendition: a full-width picture on a phone (3× DPR of
+/// a 360 px viewport) without sending the 12-megapixel original.
+pub const LARGE_SIZE: u32 = 1080;
+
+/// One JPEG rendition of a picture.
+#[derive(Debug)]
+pub struct Encoded {
+    pub variant: Variant,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Pixel size (as displayed, orientation applied) and the JPEG renditions.
 #[derive(Debug, Default)]
 pub struct ImageInfo {
     pub width: Option<u32>,
     pub height: Option<u32>,
-    /// JPEG bytes, only when the picture is wider than the thumbnail width.
-    pub thumbnail: Option<Vec<u8>>,
+    /// Smallest first; empty for a PDF or a web picture no larger than the thumbnail.
+    pub renditions: Vec<Encoded>,
 }
 
 /// Why a picture was refused.
@@ -221,7 +241,18 @@ pub enum ImageProblem {
     },
 }
 
-/// Reads an image's size and makes its thumbnail. Blocking: run it off the runtime.
+fn too_many(width: u32, height: u32, max_pixels: u64) -> Result<(), ImageProblem> {
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(ImageProblem::TooManyPixels {
+            width,
+            height,
+            max_megapixels: max_pixels.div_ceil(1_000_000),
+        });
+    }
+    Ok(())
+}
+
+/// Reads an image's size and makes its renditions. Blocking: run it off the runtime.
 ///
 /// The pixel count is checked from the header before anything is decoded (a small
 /// PNG can announce 11000×11000 = 480 MB of pixels), and the decoded size bounds the
@@ -230,16 +261,41 @@ pub enum ImageProblem {
 pub fn inspect_image(
     path: &Path,
     kind: Kind,
-    thumb_width: u32,
+    sizes: Sizes,
     max_pixels: u64,
 ) -> Result<ImageInfo, ImageProblem> {
-    let Some(format) = kind.image_format() else {
-        return Ok(ImageInfo::default());
-    };
     let fail = |e: &dyn std::fmt::Display| ImageProblem::Undecodable {
         kind,
         reason: e.to_string(),
     };
+    let img = match kind {
+        Kind::Pdf => return Ok(ImageInfo::default()),
+        Kind::Heic => decode_heif(path, max_pixels).map_err(|e| match e {
+            HeifProblem::Pixels(p) => p,
+            HeifProblem::Unreadable(reason) => ImageProblem::Undecodable { kind, reason },
+        })?,
+        _ => decode_web(path, kind, max_pixels)?,
+    };
+    let (width, height) = (img.width(), img.height());
+    // Browsers cannot show HEIC (Android, desktop Chrome): it gets JPEGs even at its
+    // own size, so every page can show it.
+    let renditions = render(&img, sizes, kind != Kind::Heic).map_err(|e| fail(&e))?;
+    Ok(ImageInfo {
+        width: Some(width),
+        height: Some(height),
+        renditions,
+    })
+}
+
+/// JPEG, PNG, WebP and GIF through the pure-Rust decoders of the `image` crate.
+fn decode_web(path: &Path, kind: Kind, max_pixels: u64) -> Result<DynamicImage, ImageProblem> {
+    let fail = |e: &dyn std::fmt::Display| ImageProblem::Undecodable {
+        kind,
+        reason: e.to_string(),
+    };
+    let format = kind
+        .image_format()
+        .ok_or_else(|| fail(&"no decoder for this type"))?;
     if kind == Kind::Jpeg && !jpeg_is_whole(path).map_err(|e| fail(&e))? {
         return Err(fail(
             &"the file is truncated (no end of image after the scan)",
@@ -254,13 +310,7 @@ pub fn inspect_image(
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| fail(&e))?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(ImageProblem::TooManyPixels {
-            width,
-            height,
-            max_megapixels: max_pixels.div_ceil(1_000_000),
-        });
-    }
+    too_many(width, height, max_pixels)?;
     // Room for the decoded picture (up to 16-bit RGBA) and the decoder's own buffers.
     let mut limits = Limits::default();
     limits.max_alloc = Some(u64::from(width) * u64::from(height) * 8 + 64 * 1024 * 1024);
@@ -268,23 +318,111 @@ pub fn inspect_image(
     let orientation = decoder.orientation().map_err(|e| fail(&e))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| fail(&e))?;
     img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
-    let thumbnail = if width > thumb_width {
-        let thumb_height = ((u64::from(height) * u64::from(thumb_width)) / u64::from(width)).max(1);
-        let small = img.thumbnail(thumb_width, thumb_height as u32).into_rgb8();
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
-            .encode_image(&small)
-            .map_err(|e| fail(&e))?;
-        Some(out)
-    } else {
-        None
+    Ok(img)
+}
+
+enum HeifProblem {
+    Pixels(ImageProblem),
+    Unreadable(String),
+}
+
+/// HEIC/HEIF through libheif. Only the container's boxes are parsed first; the size
+/// it announces (after rotation, `ispe`) passes the pixel limit before any pixel is
+/// decoded. Rotation and mirroring (`irot`/`imir`) are applied by libheif.
+fn decode_heif(path: &Path, max_pixels: u64) -> Result<DynamicImage, HeifProblem> {
+    use libheif_rs::{ColorSpace, HeifContext, LibHeif, RgbChroma};
+    // Initialised once for the process (libheif counts its users; never dropped).
+    static LIBHEIF: OnceLock<LibHeif> = OnceLock::new();
+    let fail = |e: &dyn std::fmt::Display| HeifProblem::Unreadable(e.to_string());
+    let name = path
+        .to_str()
+        .ok_or_else(|| fail(&"the path is not UTF-8"))?;
+    let mut ctx = HeifContext::read_from_file(name).map_err(|e| fail(&e))?;
+    // One thread per decode: the decode gate bounds how many run, and each may use
+    // only its own.
+    ctx.set_max_decoding_threads(1);
+    let handle = ctx.primary_image_handle().map_err(|e| fail(&e))?;
+    too_many(handle.width(), handle.height(), max_pixels).map_err(HeifProblem::Pixels)?;
+    let lib = LIBHEIF.get_or_init(LibHeif::new);
+    let image = lib
+        .decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None)
+        .map_err(|e| fail(&e))?;
+    let planes = image.planes();
+    let plane = planes
+        .interleaved
+        .ok_or_else(|| fail(&"no interleaved RGB plane"))?;
+    let (width, height) = (plane.width, plane.height);
+    let row = width as usize * 3;
+    let mut pixels = Vec::with_capacity(row * height as usize);
+    for y in 0..height as usize {
+        let start = y * plane.stride;
+        let line = plane
+            .data
+            .get(start..start + row)
+            .ok_or_else(|| fail(&"the decoded plane is shorter than its size"))?;
+        pixels.extend_from_slice(line);
+    }
+    let rgb = image::RgbImage::from_raw(width, height, pixels)
+        .ok_or_else(|| fail(&"the decoded plane does not match its size"))?;
+    Ok(DynamicImage::ImageRgb8(rgb))
+}
+
+/// The renditions of a decoded picture, smallest first: `thumb` and `large` when the
+/// picture is larger than their size (never upscaled). A picture browsers cannot show
+/// as it is also gets a JPEG at its own size, as `thumb` (and `large` when it is
+/// larger than the thumbnail).
+fn render(
+    img: &DynamicImage,
+    sizes: Sizes,
+    shown_as_is: bool,
+) -> Result<Vec<Encoded>, image::ImageError> {
+    let longest = img.width().max(img.height());
+    let target = |size: u32, floor: u32| {
+        if longest > size {
+            Some(size)
+        } else if !shown_as_is && longest > floor {
+            Some(longest)
+        } else {
+            None
+        }
     };
-    Ok(ImageInfo {
-        width: Some(width),
-        height: Some(height),
-        thumbnail,
-    })
+    let large = target(sizes.large, sizes.thumb).map(|t| fit(img, t));
+    // From the large one when there is one: the same look for a fraction of the work.
+    let thumb = target(sizes.thumb, 0).map(|t| fit(large.as_ref().unwrap_or(img), t));
+    let mut out = Vec::new();
+    for (variant, picture) in [(Variant::Thumb, thumb), (Variant::Large, large)] {
+        let Some(picture) = picture else { continue };
+        let rgb = picture.into_rgb8();
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
+            .encode_image(&rgb)?;
+        out.push(Encoded {
+            variant,
+            width: rgb.width(),
+            height: rgb.height(),
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// JPEG quality of the renditions (see docs/files.md for why JPEG and not WebP).
+const JPEG_QUALITY: u8 = 80;
+
+/// The picture scaled to fit `target` px on its longest side (a copy when it fits).
+fn fit(img: &DynamicImage, target: u32) -> DynamicImage {
+    if img.width().max(img.height()) <= target {
+        img.clone()
+    } else {
+        img.thumbnail(target, target)
+    }
+}
+
+/// The size of a stored JPEG rendition, from its header alone.
+pub fn jpeg_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::with_format(std::io::Cursor::new(bytes), ImageFormat::Jpeg)
+        .into_dimensions()
+        .ok()
 }
 
 /// Whether a JPEG has an end-of-image marker after its first scan. The header
@@ -373,7 +511,15 @@ mod tests {
     fn inspect_bytes(bytes: &[u8], kind: Kind) -> Result<ImageInfo, ImageProblem> {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(tmp.path(), bytes).unwrap();
-        inspect_image(tmp.path(), kind, 64, 50_000_000)
+        inspect_image(
+            tmp.path(),
+            kind,
+            Sizes {
+                thumb: 64,
+                large: 100,
+            },
+            50_000_000,
+        )
     }
 
     #[test]
@@ -442,6 +588,128 @@ mod tests {
             }
             other => panic!("expected TooManyPixels, got {other:?}"),
         }
+    }
+
+    /// A HEIC of the given size, encoded with libheif's HEVC encoder (x265).
+    pub(crate) fn heic(width: u32, height: u32) -> Vec<u8> {
+        use libheif_rs::{
+            Channel, ColorSpace, CompressionFormat, EncoderParameterValue, EncoderQuality,
+            HeifContext, Image, LibHeif, RgbChroma,
+        };
+        let mut image = Image::new(width, height, ColorSpace::Rgb(RgbChroma::C444)).unwrap();
+        for channel in [Channel::R, Channel::G, Channel::B] {
+            image.create_plane(channel, width, height, 8).unwrap();
+        }
+        let planes = image.planes_mut();
+        for (i, plane) in [planes.r, planes.g, planes.b].into_iter().enumerate() {
+            let plane = plane.unwrap();
+            for y in 0..height as usize {
+                for x in 0..width as usize {
+                    plane.data[y * plane.stride + x] = ((x * (i + 1) + y * 3) % 256) as u8;
+                }
+            }
+        }
+        let lib = LibHeif::new();
+        let mut ctx = HeifContext::new().unwrap();
+        let mut encoder = lib.encoder_for_format(CompressionFormat::Hevc).unwrap();
+        encoder.set_quality(EncoderQuality::Lossy(50)).unwrap();
+        // Test pictures need not be small, only quick to make.
+        encoder
+            .set_parameter_value("preset", EncoderParameterValue::String("ultrafast".into()))
+            .unwrap();
+        ctx.encode_image(&image, &mut encoder, None).unwrap();
+        ctx.write_to_bytes().unwrap()
+    }
+
+    #[test]
+    fn heic_is_decoded_and_gets_jpegs_even_when_small() {
+        let bytes = heic(240, 160);
+        assert_eq!(Kind::detect(&bytes[..MAGIC_LEN]), Some(Kind::Heic));
+        let info = inspect_bytes(&bytes, Kind::Heic).unwrap();
+        assert_eq!((info.width, info.height), (Some(240), Some(160)));
+        // Thumb 64 px and large 100 px (the test sizes), both JPEG.
+        let got: Vec<_> = info
+            .renditions
+            .iter()
+            .map(|r| (r.variant, r.width, r.height))
+            .collect();
+        assert_eq!(
+            got,
+            [(Variant::Thumb, 64, 43), (Variant::Large, 100, 67)],
+            "{got:?}"
+        );
+        for r in &info.renditions {
+            let decoded = image::load_from_memory_with_format(&r.bytes, ImageFormat::Jpeg).unwrap();
+            assert_eq!((decoded.width(), decoded.height()), (r.width, r.height));
+        }
+        // Smaller than the thumbnail: still a JPEG, at its own size, never larger.
+        let tiny = inspect_bytes(&heic(40, 30), Kind::Heic).unwrap();
+        let got: Vec<_> = tiny
+            .renditions
+            .iter()
+            .map(|r| (r.variant, r.width, r.height))
+            .collect();
+        assert_eq!(got, [(Variant::Thumb, 40, 30)]);
+    }
+
+    #[test]
+    fn truncated_heic_is_undecodable() {
+        let bytes = heic(240, 160);
+        for cut in [bytes.len() * 9 / 10, bytes.len() / 2, 40] {
+            assert!(
+                matches!(
+                    inspect_bytes(&bytes[..cut], Kind::Heic),
+                    Err(ImageProblem::Undecodable { .. })
+                ),
+                "a HEIC cut at {cut} of {} bytes passed",
+                bytes.len()
+            );
+        }
+    }
+
+    /// A HEIC whose image-size box announces 11000×11000: refused before decoding.
+    #[test]
+    fn heic_pixel_floods_are_refused_from_the_container() {
+        let mut bytes = heic(64, 64);
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"ispe")
+            .expect("an ispe box");
+        // fourcc, version and flags, then width and height.
+        bytes[at + 8..at + 12].copy_from_slice(&11_000u32.to_be_bytes());
+        bytes[at + 12..at + 16].copy_from_slice(&11_000u32.to_be_bytes());
+        match inspect_bytes(&bytes, Kind::Heic) {
+            Err(ImageProblem::TooManyPixels { width, height, .. }) => {
+                assert_eq!((width, height), (11_000, 11_000))
+            }
+            other => panic!("expected TooManyPixels, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn web_pictures_get_sizes_only_when_larger_and_never_upscaled() {
+        let sizes = |w: u32, h: u32| -> Vec<(Variant, u32, u32)> {
+            let img = DynamicImage::ImageRgb8(image::RgbImage::new(w, h));
+            render(
+                &img,
+                Sizes {
+                    thumb: 480,
+                    large: 1080,
+                },
+                true,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.variant, e.width, e.height))
+            .collect()
+        };
+        assert_eq!(sizes(400, 300), []);
+        assert_eq!(sizes(800, 600), [(Variant::Thumb, 480, 360)]);
+        // Portrait: the longest side is the height.
+        assert_eq!(
+            sizes(1500, 2000),
+            [(Variant::Thumb, 360, 480), (Variant::Large, 810, 1080)]
+        );
     }
 
     #[test]

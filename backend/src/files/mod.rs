@@ -5,6 +5,7 @@
 pub mod gallery;
 pub mod inspect;
 pub mod public_images;
+pub mod renditions;
 mod routes;
 pub mod service;
 pub mod signing;

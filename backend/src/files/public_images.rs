@@ -22,7 +22,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::signing::Variant;
+use super::{service::rendition_key, signing::Variant};
 use crate::{
     config::Config,
     db::{
@@ -61,7 +61,7 @@ pub fn image_url(cfg: &Config, row: &file::Model, variant: Variant) -> Option<St
 
 /// A picture of a published page, cacheable for a year.
 #[utoipa::path(get, path = "/images/{id}/{variant}/{tag}", tag = "public",
-    params(("id" = String, Path), ("variant" = String, Path, description = "`original` or `thumb`"),
+    params(("id" = String, Path), ("variant" = String, Path, description = "`original`, `thumb` or `large`"),
         ("tag" = String, Path, description = "content tag from the page's gallery item")),
     responses((status = 200, description = "the picture"), (status = 206, description = "the requested byte range"),
         (status = 304, description = "the cached copy is current"), (status = 404, body = ErrorBody),
@@ -81,13 +81,7 @@ async fn get_public_image(
     if !shown_on_published_page(&state, &row).await? {
         return Err(not_found());
     }
-    let (key, content_type) = match variant {
-        Variant::Original => (row.storage_key.clone(), row.content_type.clone()),
-        Variant::Thumb => (
-            row.thumb_key.clone().ok_or_else(not_found)?,
-            "image/jpeg".to_owned(),
-        ),
-    };
+    let (key, content_type) = variant_object(&row, variant).ok_or_else(not_found)?;
     let etag = format!("\"{}-{}\"", tag, variant.as_str());
     let mut out = HeaderMap::new();
     let value = |v: String| HeaderValue::from_str(&v).map_err(Error::internal);
@@ -155,6 +149,19 @@ async fn get_public_image(
         Some(Ranged::Ignore) | None => {
             out.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             Ok((out, Body::from_stream(ReaderStream::new(object.body))).into_response())
+        }
+    }
+}
+
+/// The key and content type of a file's `variant`, if it has one.
+pub fn variant_object(row: &file::Model, variant: Variant) -> Option<(String, String)> {
+    match variant {
+        Variant::Original => Some((row.storage_key.clone(), row.content_type.clone())),
+        // The thumbnail of a row from before renditions were recorded has a key only.
+        Variant::Thumb => Some((row.thumb_key.clone()?, "image/jpeg".to_owned())),
+        Variant::Large => {
+            let r = row.rendition(Variant::Large)?;
+            Some((rendition_key(row, variant), r.content_type.clone()))
         }
     }
 }

@@ -27,9 +27,9 @@ use validator::Validate;
 use super::{
     inspect::{Kind, check_type, sanitize_name},
     service::{
-        FileUrls, NewFile, Spooler, abandon, file_urls, inspect, largest_limit, limit_for,
-        load_readable, mark_ready, remove_objects, reserve, retire, staging_key, too_large,
-        type_error,
+        FileUrls, NewFile, Spooler, abandon, described, file_urls, inspect, largest_limit,
+        limit_for, load_readable, mark_ready, remove_objects, reserve, retire, staging_key,
+        store_renditions, thumb_key, too_large, type_error,
     },
     signing::{UrlSigner, Variant},
     storage::StorageError,
@@ -82,6 +82,8 @@ pub struct FileOut {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub has_thumbnail: bool,
+    /// The JPEG renditions stored, smallest first (links: `GET /api/files/{id}/url`).
+    pub renditions: Vec<file::Rendition>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -89,6 +91,7 @@ impl From<file::Model> for FileOut {
     fn from(f: file::Model) -> Self {
         FileOut {
             has_thumbnail: f.thumb_key.is_some(),
+            renditions: f.renditions.map(|r| r.0).unwrap_or_default(),
             id: f.id,
             owner_id: f.owner_id,
             page_id: f.page_id,
@@ -291,7 +294,7 @@ async fn upload_file(
             sha256: Some(spooled.sha256.clone()),
             width: info.width,
             height: info.height,
-            with_thumbnail: info.thumbnail.is_some(),
+            renditions: Some(described(&info.renditions)),
         },
     )
     .await?;
@@ -303,9 +306,7 @@ async fn upload_file(
         abandon(&state, &row, false).await;
         return Err(e.into());
     }
-    if let (Some(key), Some(bytes)) = (&row.thumb_key, info.thumbnail)
-        && let Err(e) = state.storage.put_bytes(key, bytes, "image/jpeg").await
-    {
+    if let Err(e) = store_renditions(state.storage.as_ref(), &row, info.renditions).await {
         abandon(&state, &row, true).await;
         return Err(e.into());
     }
@@ -382,7 +383,7 @@ async fn presign_upload(
             sha256: None,
             width: None,
             height: None,
-            with_thumbnail: false,
+            renditions: None,
         },
     )
     .await?;
@@ -521,20 +522,20 @@ async fn complete_upload(
         .storage
         .put_file(&row.storage_key, spooled.path(), kind_mime)
         .await?;
-    let thumb_key = match info.thumbnail {
-        Some(bytes) => {
-            let key = format!("users/{}/{}.thumb.jpg", row.owner_id, row.id);
-            state.storage.put_bytes(&key, bytes, "image/jpeg").await?;
-            Some(key)
-        }
-        None => None,
-    };
+    let renditions = described(&info.renditions);
+    let thumb_key = renditions
+        .0
+        .iter()
+        .any(|r| r.variant == Variant::Thumb)
+        .then(|| thumb_key(&row.owner_id, &row.id));
+    store_renditions(state.storage.as_ref(), &row, info.renditions).await?;
     let mut active = row.into_active_model();
     active.status = Set(FileStatus::Ready);
     active.sha256 = Set(Some(spooled.sha256.clone()));
     active.width = Set(info.width.map(|w| w as i32));
     active.height = Set(info.height.map(|h| h as i32));
     active.thumb_key = Set(thumb_key);
+    active.renditions = Set(Some(renditions));
     let row = active.update(&state.db).await?;
     // Best effort: the sweeper-free copy is gone; a later write through the link
     // only touches the staging key, which no row or page points at.
@@ -699,15 +700,8 @@ async fn get_content(
         .one(&state.db)
         .await?
         .ok_or_else(|| Error::not_found("file"))?;
-    let (key, content_type) = match variant {
-        Variant::Original => (row.storage_key.clone(), row.content_type.clone()),
-        Variant::Thumb => (
-            row.thumb_key
-                .clone()
-                .ok_or_else(|| Error::not_found("thumbnail"))?,
-            "image/jpeg".to_owned(),
-        ),
-    };
+    let (key, content_type) = super::public_images::variant_object(&row, variant)
+        .ok_or_else(|| Error::not_found("thumbnail"))?;
     let object = state.storage.open(&key).await?;
     let mut headers = HeaderMap::new();
     let header_value = |v: String| HeaderValue::from_str(&v).map_err(Error::internal);

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
 use super::{
-    inspect::{Kind, MAGIC_LEN, TypeProblem},
+    inspect::{Encoded, Kind, LARGE_SIZE, MAGIC_LEN, Sizes, TypeProblem},
     signing::{UrlSigner, Variant},
     storage::{Storage, StorageError},
 };
@@ -25,7 +25,7 @@ use crate::{
     config::FilesConfig,
     db::{
         self,
-        file::{self, FileStatus, Purpose},
+        file::{self, FileStatus, Purpose, Rendition, Renditions},
         page::{self, Plan},
     },
     error::{Error, Result},
@@ -139,7 +139,8 @@ pub struct NewFile {
     pub sha256: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
-    pub with_thumbnail: bool,
+    /// `None` until the bytes are checked (a direct upload before `complete`).
+    pub renditions: Option<Renditions>,
 }
 
 pub fn storage_key(owner_id: &str, file_id: &str, kind: Kind) -> String {
@@ -156,6 +157,54 @@ pub fn staging_key(row: &file::Model) -> String {
 
 pub fn thumb_key(owner_id: &str, file_id: &str) -> String {
     format!("users/{owner_id}/{file_id}.thumb.jpg")
+}
+
+/// Where a rendition is stored; derived, so removal never depends on the row.
+pub fn rendition_key(row: &file::Model, variant: Variant) -> String {
+    match variant {
+        Variant::Original => row.storage_key.clone(),
+        Variant::Thumb => row
+            .thumb_key
+            .clone()
+            .unwrap_or_else(|| thumb_key(&row.owner_id, &row.id)),
+        Variant::Large => format!("users/{}/{}.large.jpg", row.owner_id, row.id),
+    }
+}
+
+/// The rows' description of freshly made renditions.
+pub fn described(encoded: &[Encoded]) -> Renditions {
+    Renditions(
+        encoded
+            .iter()
+            .map(|e| Rendition {
+                variant: e.variant,
+                width: e.width,
+                height: e.height,
+                content_type: "image/jpeg".into(),
+            })
+            .collect(),
+    )
+}
+
+/// Stores the renditions of `row` (its key for each variant).
+pub async fn store_renditions(
+    storage: &dyn Storage,
+    row: &file::Model,
+    encoded: Vec<Encoded>,
+) -> Result<(), StorageError> {
+    for e in encoded {
+        let key = rendition_key(row, e.variant);
+        storage.put_bytes(&key, e.bytes, "image/jpeg").await?;
+    }
+    Ok(())
+}
+
+/// The sizes of the renditions made for new pictures.
+pub fn sizes(cfg: &FilesConfig) -> Sizes {
+    Sizes {
+        thumb: cfg.thumb_width,
+        large: LARGE_SIZE.max(cfg.thumb_width),
+    }
 }
 
 /// Checks the quota and inserts the `pending` row in one write transaction holding
@@ -176,8 +225,11 @@ pub async fn reserve(state: &AppState, new: NewFile) -> Result<file::Model> {
     let model = file::ActiveModel {
         storage_key: Set(storage_key(&new.owner_id, &new.id, new.kind)),
         thumb_key: Set(new
-            .with_thumbnail
+            .renditions
+            .as_ref()
+            .is_some_and(|r| r.0.iter().any(|r| r.variant == Variant::Thumb))
             .then(|| thumb_key(&new.owner_id, &new.id))),
+        renditions: Set(new.renditions),
         id: Set(new.id),
         owner_id: Set(new.owner_id),
         page_id: Set(new.page_id),
@@ -230,14 +282,15 @@ pub async fn abandon(state: &AppState, row: &file::Model, object_written: bool) 
     }
 }
 
-/// Removes the object, its thumbnail and any staged direct upload (a missing object
-/// counts as removed). The thumbnail key is derived, not read from the row, so a
-/// thumbnail stored just before a failed row update is not left behind.
+/// Removes the object, its renditions and any staged direct upload (a missing object
+/// counts as removed). The rendition keys are derived, not read from the row, so a
+/// rendition stored just before a failed row update is not left behind.
 pub async fn remove_objects(storage: &dyn Storage, row: &file::Model) -> Result<(), StorageError> {
     if let Some(thumb) = &row.thumb_key {
         storage.delete(thumb).await?;
     }
     storage.delete(&thumb_key(&row.owner_id, &row.id)).await?;
+    storage.delete(&rendition_key(row, Variant::Large)).await?;
     storage.delete(&staging_key(row)).await?;
     storage.delete(&row.storage_key).await
 }
@@ -278,13 +331,40 @@ pub async fn load_readable(state: &AppState, id: &str, user: &AuthUser) -> Resul
     Err(Error::not_found("file"))
 }
 
-/// Links to a file's bytes and its thumbnail.
+/// One JPEG rendition of a picture, for `srcset` (`{url} {width}w`) or `next/image`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+    pub url: String,
+}
+
+/// A ready-made `srcset`: the renditions, and the original when browsers show it
+/// as it is (not HEIC) and it is larger than them.
+pub fn srcset(row: &file::Model, url: &str, thumbnails: &[Thumbnail]) -> String {
+    let mut parts: Vec<String> = thumbnails
+        .iter()
+        .map(|t| format!("{} {}w", t.url, t.width))
+        .collect();
+    let largest = thumbnails.iter().map(|t| t.width).max().unwrap_or(0);
+    if let Some(width) = row.width.filter(|w| *w as u32 > largest)
+        && row.content_type != Kind::Heic.mime()
+    {
+        parts.push(format!("{url} {width}w"));
+    }
+    parts.join(", ")
+}
+
+/// Links to a file's bytes and its renditions.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileUrls {
     pub url: String,
-    /// The thumbnail, or the original when the picture is small or has none (HEIC, PDF).
+    /// The thumbnail, or the original when the picture is small or has none (PDF).
     pub thumb_url: String,
+    /// Every JPEG rendition, smallest first (empty for a PDF or a small picture).
+    pub thumbnails: Vec<Thumbnail>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -292,15 +372,39 @@ pub async fn file_urls(state: &AppState, row: &file::Model) -> Result<FileUrls> 
     let ttl = state.cfg.files.url_ttl;
     let expires_at = Utc::now() + ttl;
     let url = link(state, row, &row.storage_key, Variant::Original, expires_at).await?;
-    let thumb_url = match &row.thumb_key {
-        Some(key) => link(state, row, key, Variant::Thumb, expires_at).await?,
-        None => url.clone(),
-    };
+    let mut thumbnails = Vec::new();
+    let mut thumb_url = None;
+    for r in stored_renditions(row) {
+        let key = rendition_key(row, r.variant);
+        let href = link(state, row, &key, r.variant, expires_at).await?;
+        if r.variant == Variant::Thumb {
+            thumb_url = Some(href.clone());
+        }
+        thumbnails.push(Thumbnail {
+            width: r.width,
+            height: r.height,
+            url: href,
+        });
+    }
+    // A row from before renditions were recorded: its thumbnail, until the backfill.
+    if let (None, Some(key)) = (&thumb_url, &row.thumb_key) {
+        thumb_url = Some(link(state, row, key, Variant::Thumb, expires_at).await?);
+    }
     Ok(FileUrls {
+        thumb_url: thumb_url.unwrap_or_else(|| url.clone()),
         url,
-        thumb_url,
+        thumbnails,
         expires_at,
     })
+}
+
+/// The renditions a row has, smallest first (none recorded yet for a row from before
+/// renditions: the backfill fills them in).
+pub fn stored_renditions(row: &file::Model) -> Vec<Rendition> {
+    match &row.renditions {
+        Some(r) => r.0.clone(),
+        None => Vec::new(),
+    }
 }
 
 async fn link(
@@ -406,12 +510,12 @@ pub async fn inspect(
 ) -> Result<super::inspect::ImageInfo> {
     use super::inspect::ImageProblem;
     let path = spooled.path().to_owned();
-    let width = state.cfg.files.thumb_width;
+    let sizes = sizes(&state.cfg.files);
     let max_pixels = state.cfg.files.max_image_pixels;
     let pass = state.decodes.enter().await?;
     tokio::task::spawn_blocking(move || {
         let _pass = pass;
-        super::inspect::inspect_image(&path, kind, width, max_pixels)
+        super::inspect::inspect_image(&path, kind, sizes, max_pixels)
     })
     .await
     .map_err(Error::internal)?

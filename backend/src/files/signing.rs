@@ -11,22 +11,7 @@ use crate::config::Config;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Which bytes of a file a link serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    Original,
-    Thumb,
-}
-
-impl Variant {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Original => "original",
-            Variant::Thumb => "thumb",
-        }
-    }
-}
+pub use crate::db::file::Variant;
 
 pub struct UrlSigner {
     key: [u8; 32],

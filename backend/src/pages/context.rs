@@ -13,7 +13,22 @@ pub async fn build_wedding_context<C: ConnectionTrait>(
     page: &page::Model,
 ) -> Result<Value> {
     let summary = summarize(db, &page.id).await?;
-    let person = |p: &page::Person| json!({"name": p.name, "father": p.father, "mother": p.mother, "contact": p.contact});
+    // A parent's phone reaches the assistant only when guests may see it too: a
+    // number the couple hid is never repeated by the assistant to anyone.
+    let parent = |d: &Option<page::Parent>| {
+        d.as_ref().map(|d| {
+            json!({
+                "deceased": d.deceased,
+                "phone": d.phone.clone().filter(|_| d.show_phone && !d.deceased),
+            })
+        })
+    };
+    let person = |p: &page::Person| {
+        json!({
+            "name": p.name, "father": p.father, "mother": p.mother, "contact": p.contact,
+            "fatherDetails": parent(&p.father_details), "motherDetails": parent(&p.mother_details),
+        })
+    };
     Ok(json!({
         "pageId": page.id,
         "slug": page.slug,

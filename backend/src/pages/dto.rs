@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::access::Access;
 use crate::db::page::{
-    self, GiftAccount, PageStatus, Person, Plan, RsvpSettings, ScheduleItem, Venue,
+    self, GiftAccount, PageStatus, Parent, Person, Plan, RsvpSettings, ScheduleItem, Venue,
 };
 use crate::files::GalleryItem;
 
@@ -18,14 +18,17 @@ pub const DEFAULT_THEME: &str = "classic";
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
-    "groom": {"name": "김민수", "contact": "010-1111-2222"},
+    "groom": {"name": "김민수", "contact": "010-1111-2222", "father": "김아버지", "mother": "이어머니",
+              "fatherDetails": {"phone": "010-5555-6666", "showPhone": true},
+              "motherDetails": {"deceased": true}},
     "bride": {"name": "이지영"},
     "weddingAt": "2027-05-15T12:30:00+09:00",
     "timeZone": "Asia/Seoul",
     "venue": {"name": "더채플앳청담", "hall": "3층 커티지홀", "address": "서울 강남구 선릉로 757",
               "lat": 37.5247, "lng": 127.0423},
     "greeting": "저희 두 사람의 시작을 함께해 주세요.",
-    "giftAccounts": [{"side": "groom", "holder": "김민수", "bank": "신한은행", "number": "110-123-456789"}],
+    "giftAccounts": [{"side": "groom", "holder": "김민수", "bank": "신한은행", "number": "110-123-456789",
+                      "kakaopayUrl": "https://qr.kakaopay.com/FZx2bq1Tq", "tossUrl": "https://toss.me/minsu"}],
     "rsvp": {"open": true, "mealOptions": ["한식", "양식"], "allowOpen": true},
     "schedule": [{"time": "12:30", "title": "예식"}]
 }))]
@@ -188,23 +191,67 @@ impl PageOut {
     }
 }
 
-/// A person as guests see them: no phone number unless the couple opted in.
+/// A person as guests see them: no phone number unless the couple opted in; a
+/// parent's name and phone only as the couple chose (`fatherDetails.showName`, ...).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicPerson {
     pub name: String,
+    /// `null` when not given or hidden.
     pub father: Option<String>,
     pub mother: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
+    /// What guests may see of the father; absent when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub father_details: Option<PublicParent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mother_details: Option<PublicParent>,
+}
+
+/// A parent as guests see them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicParent {
+    /// The name as it is shown, `故 ` first for a deceased parent (`故 김아버지`);
+    /// `null` when the name is hidden.
+    pub display_name: Option<String>,
+    /// Deceased (故): the frontend shows the marker before the name.
+    pub deceased: bool,
+    /// Only when the couple shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl PublicParent {
+    fn new(name: Option<&str>, details: Option<&Parent>) -> Option<Self> {
+        let display_name = Person::parent_display_name(name, details);
+        let phone = details
+            .filter(|d| d.show_phone && !d.deceased)
+            .and_then(|d| d.phone.clone());
+        if display_name.is_none() && phone.is_none() {
+            return None;
+        }
+        Some(PublicParent {
+            deceased: display_name.is_some() && details.is_some_and(|d| d.deceased),
+            display_name,
+            phone,
+        })
+    }
 }
 
 impl PublicPerson {
     fn new(p: Person, show_contact: bool) -> Self {
+        let shown = |name: &Option<String>, details: &Option<Parent>| {
+            name.clone()
+                .filter(|_| details.as_ref().is_none_or(|d| d.show_name))
+        };
         PublicPerson {
+            father_details: PublicParent::new(p.father.as_deref(), p.father_details.as_ref()),
+            mother_details: PublicParent::new(p.mother.as_deref(), p.mother_details.as_ref()),
+            father: shown(&p.father, &p.father_details),
+            mother: shown(&p.mother, &p.mother_details),
             name: p.name,
-            father: p.father,
-            mother: p.mother,
             contact: if show_contact { p.contact } else { None },
         }
     }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod context;
 pub mod dto;
+pub mod editors;
 pub mod public;
 mod routes;
 pub mod share;
@@ -11,7 +12,10 @@ pub mod validate;
 pub mod version;
 pub mod views;
 
-pub use routes::router;
+/// Every `/api/pages` route of this module.
+pub fn router() -> utoipa_axum::router::OpenApiRouter<crate::state::AppState> {
+    routes::router().merge(editors::router())
+}
 
 use crate::db::page::RsvpSettings;
 

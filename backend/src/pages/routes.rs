@@ -7,14 +7,11 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use validator::Validate;
 
 use super::{
-    access::{Access, Need, access_of, access_revoked, load_page, members},
+    access::{Access, Need, access_revoked, load_page, members},
     context::build_wedding_context,
     dto::{DEFAULT_THEME, DEFAULT_TIME_ZONE, PageIn, PageOut, PagePatch},
     version::{self, IfMatch},
@@ -24,7 +21,7 @@ use crate::{
     db::{
         begin_write, lock_page, new_id,
         page::{self, FileIds, GiftAccounts, PageStatus, Plan, Schedule},
-        page_editor, user,
+        page_editor,
     },
     error::{Error, ErrorBody, Result, ResultExt},
     events::DomainEvent,
@@ -39,8 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_page, update_page, delete_page))
         .routes(routes!(publish_page))
         .routes(routes!(unpublish_page))
-        .routes(routes!(list_editors, add_editor))
-        .routes(routes!(remove_editor))
         .routes(routes!(get_wedding_context))
 }
 
@@ -295,135 +290,6 @@ async fn unpublish_page(
     let page = m.update(&state.db).await?;
     let pending = state.views.pending(&page.id);
     Ok(Json(PageOut::new(page, access, pending)))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EditorOut {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: String,
-    pub added_at: chrono::DateTime<Utc>,
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EditorIn {
-    /// The email of a registered user.
-    #[validate(length(min = 3, max = 320))]
-    #[schema(min_length = 3, max_length = 320)]
-    pub email: String,
-}
-
-#[utoipa::path(get, path = "/{id}/editors", tag = "pages", security(("bearer" = [])),
-    responses((status = 200, body = Vec<EditorOut>), (status = 404, body = ErrorBody)))]
-async fn list_editors(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<EditorOut>>> {
-    let (page, _) = load_page(&state.db, &id, &auth, Need::Edit).await?;
-    let rows = page_editor::Entity::find()
-        .filter(page_editor::Column::PageId.eq(page.id))
-        .find_also_related(user::Entity)
-        .all(&state.db)
-        .await?;
-    Ok(Json(
-        rows.into_iter()
-            .filter_map(|(e, u)| {
-                u.map(|u| EditorOut {
-                    user_id: u.id,
-                    email: u.email,
-                    display_name: u.display_name,
-                    added_at: e.created_at,
-                })
-            })
-            .collect(),
-    ))
-}
-
-/// What adding an editor answers, whether or not the address has an account.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EditorInviteOut {
-    /// The address, normalized.
-    pub email: String,
-    /// Always `invited`.
-    pub status: &'static str,
-}
-
-/// Invite a co-editor by email (owner only). Editors may edit and chat; not delete or
-/// pay. The answer is the same 202 whether the address has an account (it is added at
-/// once, or already was) or not (nothing happens), so the route cannot tell anyone
-/// which addresses are registered; limited per owner (`EDITOR_INVITES_PER_HOUR`).
-#[utoipa::path(post, path = "/{id}/editors", tag = "pages", security(("bearer" = [])), request_body = EditorIn,
-    responses((status = 202, body = EditorInviteOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "the owner's own address", body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn add_editor(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path(id): Path<String>,
-    ValidatedJson(input): ValidatedJson<EditorIn>,
-) -> Result<(StatusCode, Json<EditorInviteOut>)> {
-    let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
-    state.limiters.editor_invites.check(&auth.id)?;
-    let email = user::normalize_email(&input.email);
-    let answer = (
-        StatusCode::ACCEPTED,
-        Json(EditorInviteOut {
-            email: email.clone(),
-            status: "invited",
-        }),
-    );
-    let Some(editor) = user::find_by_email(&state.db, &email).await? else {
-        return Ok(answer);
-    };
-    if access_of(&state.db, &page, &AuthUser::from(editor.clone())).await? == Some(Access::Owner) {
-        return Err(
-            Error::conflict("already_owner", "the owner is already on the page")
-                .with_field("email"),
-        );
-    }
-    let added = page_editor::ActiveModel {
-        page_id: Set(page.id),
-        user_id: Set(editor.id.clone()),
-        ..Default::default()
-    }
-    .insert(&state.db)
-    .await;
-    match added {
-        Ok(_) => Ok(answer),
-        // Already an editor: the same answer.
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
-            Ok(answer)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[utoipa::path(delete, path = "/{id}/editors/{user_id}", tag = "pages", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn remove_editor(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path((id, user_id)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    let (page, _) = load_page(&state.db, &id, &auth, Need::Own).await?;
-    let res = page_editor::Entity::delete_many()
-        .filter(page_editor::Column::PageId.eq(page.id.clone()))
-        .filter(page_editor::Column::UserId.eq(user_id.clone()))
-        .exec(&state.db)
-        .await?;
-    if res.rows_affected == 0 {
-        return Err(Error::not_found("editor"));
-    }
-    access_revoked(&state, &page.id, vec![user_id], "editor_removed");
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The JSON context the AI assistant receives for this page (see docs/wedding-context.md).

@@ -23,7 +23,7 @@ use crate::{
     db::{file, page},
     error::{ErrorBody, Result},
     extract::{ClientIp, Path},
-    files::{public_images::image_url, signing::Variant},
+    files::{inspect::Kind, public_images::image_url, signing::Variant},
     state::AppState,
 };
 
@@ -46,6 +46,9 @@ pub struct ShareOut {
     pub image_url: Option<String>,
     pub image_width: Option<i32>,
     pub image_height: Option<i32>,
+    /// The parents' names guests may see (hidden ones left out), e.g.
+    /// `신랑측 혼주 김아버지 · 故 이어머니 / 신부측 혼주 이아버지`; `null` when none.
+    pub hosts: Option<String>,
     /// The guests' page: `PUBLIC_WEB_BASE_URL` + `/p/<slug>`.
     pub url: String,
     pub calendar_url: String,
@@ -63,21 +66,41 @@ async fn share_of(state: &AppState, page: &page::Model) -> Result<ShareOut> {
             .filter(|f| f.status == file::FileStatus::Ready),
         None => None,
     };
-    let image_url = picture
-        .as_ref()
-        .and_then(|f| image_url(&state.cfg, f, Variant::Original));
+    // Link-preview crawlers show JPEG, PNG, GIF and WebP: a HEIC cover is shared as
+    // its largest JPEG rendition.
+    let shared = picture.as_ref().and_then(|f| {
+        if f.content_type != Kind::Heic.mime() {
+            return Some((Variant::Original, f.width, f.height));
+        }
+        let r = f.renditions.as_ref()?.0.last()?;
+        Some((r.variant, Some(r.width as i32), Some(r.height as i32)))
+    });
+    let (image_url, image_width, image_height) = match (&picture, shared) {
+        (Some(f), Some((variant, w, h))) => (image_url(&state.cfg, f, variant), w, h),
+        _ => (None, None, None),
+    };
     Ok(ShareOut {
         title: format!("{} ♥ {} 결혼합니다", page.groom.name, page.bride.name),
         description: description(page),
         image_url,
-        image_width: picture.as_ref().and_then(|f| f.width),
-        image_height: picture.as_ref().and_then(|f| f.height),
+        image_width,
+        image_height,
+        hosts: hosts(page),
         url: format!("{}/p/{}", state.cfg.public_web_base_url, page.slug),
         calendar_url: format!(
             "{}/api/public/pages/{}/calendar.ics",
             state.cfg.files.public_base_url, page.slug
         ),
     })
+}
+
+/// The parents of each side whose names guests may see.
+fn hosts(page: &page::Model) -> Option<String> {
+    let sides: Vec<String> = [("신랑측", &page.groom), ("신부측", &page.bride)]
+        .into_iter()
+        .filter_map(|(side, p)| Some(format!("{side} 혼주 {}", p.public_parents()?)))
+        .collect();
+    (!sides.is_empty()).then(|| sides.join(" / "))
 }
 
 fn venue_line(page: &page::Model) -> String {
@@ -153,6 +176,11 @@ async fn get_share_html(
         html_escape(&share.description),
         html_escape(&share.url),
     );
+    let hosts = share
+        .hosts
+        .as_deref()
+        .map(|h| format!("<p>{}</p>", html_escape(h)))
+        .unwrap_or_default();
     let mut meta = format!(
         "<meta property=\"og:type\" content=\"website\">\n\
          <meta property=\"og:site_name\" content=\"모청\">\n\
@@ -185,7 +213,7 @@ async fn get_share_html(
         "<!doctype html>\n<html lang=\"ko\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{title}</title>\n<meta name=\"description\" content=\"{desc}\">\n{meta}\
          <meta http-equiv=\"refresh\" content=\"0; url={url}\">\n</head>\n\
-         <body><p><a href=\"{url}\">{title}</a></p><p>{desc}</p></body>\n</html>\n"
+         <body><p><a href=\"{url}\">{title}</a></p><p>{desc}</p>{hosts}</body>\n</html>\n"
     );
     let mut res = body.into_response();
     res.headers_mut().insert(
@@ -297,6 +325,9 @@ pub fn calendar(page: &page::Model, share: &ShareOut, now: DateTime<Utc>) -> Str
     let mut description = share.description.clone();
     if !page.greeting.trim().is_empty() {
         description = format!("{}\n\n{description}", page.greeting.trim());
+    }
+    if let Some(h) = &share.hosts {
+        description.push_str(&format!("\n{h}"));
     }
     if let Some(m) = &map {
         description.push_str(&format!("\n지도: {m}"));

@@ -107,6 +107,195 @@ pub fn theme(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// An error of a whole object that names the field it is about (camelCase, relative
+/// to the object), so the 422 points at it.
+fn invalid_at(field: &'static str, code: &'static str, message: &'static str) -> ValidationError {
+    let mut e = invalid(code, message);
+    e.add_param(Cow::Borrowed("field"), &field);
+    e
+}
+
+/// A parent's details need the parent's name; a phone shown must exist; a deceased
+/// parent's phone is never shown.
+pub fn parents(p: &crate::db::page::Person) -> Result<(), ValidationError> {
+    let sides = [
+        (
+            "fatherDetails",
+            p.father.as_deref(),
+            p.father_details.as_ref(),
+        ),
+        (
+            "motherDetails",
+            p.mother.as_deref(),
+            p.mother_details.as_ref(),
+        ),
+    ];
+    for (field, name, details) in sides {
+        let Some(d) = details else { continue };
+        let named = name.is_some_and(|n| !n.trim().is_empty());
+        if !named && (d.phone.is_some() || d.deceased) {
+            return Err(invalid_at(
+                field,
+                "parent_name",
+                "a parent's phone or 故 marker needs the parent's name",
+            ));
+        }
+        let show_phone = if field == "fatherDetails" {
+            "fatherDetails.showPhone"
+        } else {
+            "motherDetails.showPhone"
+        };
+        if d.show_phone && d.phone.is_none() {
+            return Err(invalid_at(
+                show_phone,
+                "no_phone",
+                "there is no phone number to show",
+            ));
+        }
+        if d.show_phone && d.deceased {
+            return Err(invalid_at(
+                show_phone,
+                "deceased_phone",
+                "a deceased parent's phone number cannot be shown",
+            ));
+        }
+    }
+    Ok(())
+}
+
+const KAKAOPAY_PREFIX: &str = "https://qr.kakaopay.com/";
+const TOSS_ID_PREFIX: &str = "https://toss.me/";
+const TOSS_APP_PREFIX: &str = "supertoss://send?";
+
+/// KakaoPay's 송금코드 link: exactly `https://qr.kakaopay.com/` and a code of letters
+/// and digits (the app's links; an amount is appended to the code in hex). No other
+/// host, scheme, port, path, query or fragment.
+pub fn kakaopay_url(value: &str) -> Result<(), ValidationError> {
+    let code = value.strip_prefix(KAKAOPAY_PREFIX).unwrap_or_default();
+    if (1..=64).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "kakaopay_url",
+            "must be a KakaoPay transfer link: https://qr.kakaopay.com/<code>",
+        ))
+    }
+}
+
+/// A Toss transfer link: `https://toss.me/<토스아이디>[/<amount>]` or the app's
+/// `supertoss://send?bank=..&accountNo=..[&amount=..][&origin=..]`.
+pub fn toss_url(value: &str) -> Result<(), ValidationError> {
+    let bad = || {
+        invalid(
+            "toss_url",
+            "must be a Toss link: https://toss.me/<id> or supertoss://send?bank=..&accountNo=..",
+        )
+    };
+    if value.len() > 200 {
+        return Err(bad());
+    }
+    if let Some(path) = value.strip_prefix(TOSS_ID_PREFIX) {
+        let (id, amount) = match path.split_once('/') {
+            Some((id, amount)) => (id, Some(amount)),
+            None => (path, None),
+        };
+        let id = percent_decoded(id).ok_or_else(bad)?;
+        let id_ok = (1..=40).contains(&id.chars().count())
+            && id
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let amount_ok = amount
+            .is_none_or(|a| (1..=10).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_digit()));
+        return if id_ok && amount_ok {
+            Ok(())
+        } else {
+            Err(bad())
+        };
+    }
+    let query = value.strip_prefix(TOSS_APP_PREFIX).ok_or_else(bad)?;
+    let params = toss_app_params(query).ok_or_else(bad)?;
+    if params.bank.is_empty() || params.account_digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// The parameters of a `supertoss://send?` link, or `None` for an unknown or repeated
+/// parameter or a malformed value.
+struct TossApp {
+    bank: String,
+    account_digits: String,
+}
+
+fn toss_app_params(query: &str) -> Option<TossApp> {
+    let mut bank = None;
+    let mut account = None;
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if !seen.insert(key.to_string()) {
+            return None;
+        }
+        match key.as_ref() {
+            "bank"
+                if (1..=30).contains(&value.chars().count())
+                    && !value.chars().any(char::is_control) =>
+            {
+                bank = Some(value.to_string())
+            }
+            "accountNo" if value.chars().all(|c| c.is_ascii_digit() || c == '-') => {
+                account = Some(phone_digits(&value))
+            }
+            "amount"
+                if (1..=10).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) => {
+            }
+            "origin" if value.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+            _ => return None,
+        }
+    }
+    Some(TossApp {
+        bank: bank?,
+        account_digits: account?,
+    })
+}
+
+/// `%XX` escapes decoded as UTF-8; `None` for a broken escape or invalid UTF-8.
+fn percent_decoded(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An app transfer link must send to the account it is listed with: a link that
+/// names another account would send guests' money elsewhere.
+pub fn toss_names_the_account(a: &crate::db::page::GiftAccount) -> Result<(), ValidationError> {
+    let Some(query) = a
+        .toss_url
+        .as_deref()
+        .and_then(|u| u.strip_prefix(TOSS_APP_PREFIX))
+    else {
+        return Ok(());
+    };
+    match toss_app_params(query) {
+        Some(p) if p.account_digits != phone_digits(&a.number) => Err(invalid_at(
+            "tossUrl",
+            "toss_account",
+            "the Toss link must send to this account's number",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +317,48 @@ mod tests {
         assert!(slug("Upper").is_err());
         assert!(slug("admin").is_err());
         assert!(slug("../etc").is_err());
+    }
+
+    #[test]
+    fn transfer_links() {
+        assert!(kakaopay_url("https://qr.kakaopay.com/FZx2bq1Tq").is_ok());
+        for bad in [
+            "http://qr.kakaopay.com/FZx2bq1Tq",
+            "https://qr.kakaopay.com/",
+            "https://qr.kakaopay.com.evil.example/FZx",
+            "https://qr.kakaopay.com/FZx?next=https://evil.example",
+            "https://qr.kakaopay.com/FZx#frag",
+            "https://qr.kakaopay.com:8443/FZx",
+            "https://user@qr.kakaopay.com/FZx",
+            "javascript:alert(1)//qr.kakaopay.com/FZx",
+        ] {
+            assert!(kakaopay_url(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "https://toss.me/minsu",
+            "https://toss.me/minsu/50000",
+            "https://toss.me/%EA%B9%80%EB%AF%BC%EC%88%98",
+            "https://toss.me/김민수",
+            "supertoss://send?bank=%EC%8B%A0%ED%95%9C&accountNo=110123456789&origin=qr",
+            "supertoss://send?amount=0&bank=신한은행&accountNo=110-123-456789",
+        ] {
+            assert!(toss_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://toss.me/",
+            "https://toss.me/minsu/5만원",
+            "https://toss.me/minsu?x=1",
+            "https://toss.me.evil.example/minsu",
+            "https://toss.me/%ZZ",
+            "http://toss.me/minsu",
+            "supertoss://send?bank=신한",
+            "supertoss://send?bank=신한&accountNo=110&accountNo=220",
+            "supertoss://send?bank=신한&accountNo=110&next=https://evil.example",
+            "supertoss://pay?bank=신한&accountNo=110",
+            "intent://send#Intent;scheme=supertoss;end",
+        ] {
+            assert!(toss_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

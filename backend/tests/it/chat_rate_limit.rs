@@ -2,16 +2,15 @@
 //! connections (as two backend instances have) share one window per user.
 
 use backend::chat::rate_limit::ChatRateLimit;
-use redis::aio::ConnectionManager;
+use backend::redis_conn::Redis;
 
 use crate::{
     common::{TestApp, redis_url},
     events::OwnRedis,
 };
 
-async fn connection() -> ConnectionManager {
-    let client = redis::Client::open(redis_url()).expect("TEST_REDIS_URL parses");
-    ConnectionManager::new(client)
+async fn connection() -> Redis {
+    Redis::connect(&redis_url(), false)
         .await
         .expect("Redis reachable at TEST_REDIS_URL")
 }

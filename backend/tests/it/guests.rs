@@ -141,13 +141,7 @@ async fn a_stale_page_save_is_412_and_changes_nothing() {
     let editor = app.register().await;
     let page = crate::pages::create_page(&app, &owner).await;
     let id = page["id"].as_str().unwrap();
-    app.post(
-        &format!("/api/pages/{id}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, id, &editor).await;
     let url = format!("{}/api/pages/{id}", app.base);
 
     // Both load version 1.

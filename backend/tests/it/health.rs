@@ -132,3 +132,64 @@ async fn openapi_document_describes_the_api() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// An agent-manager stand-in whose `/health` answers 200: the probe passes, so only
+/// the breaker can make the agent `degraded`.
+async fn healthy_agent_manager() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "{}" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// An open hand-off breaker is reported, to anyone, and does not fail readiness; it
+/// shows in `/metrics` too.
+#[tokio::test]
+async fn ready_reports_the_breaker_and_stays_200_while_it_is_open() {
+    let url = healthy_agent_manager().await;
+    let app = TestApp::spawn_with(&[
+        ("AGENT_MANAGER_URL", &url),
+        ("AGENT_BREAKER_THRESHOLD", "2"),
+        ("AGENT_BREAKER_COOLDOWN_SECS", "3600"),
+        ("METRICS_TOKEN", "health-test-metrics-token-0123"),
+    ])
+    .await;
+    let ready = app.get("/health/ready", None, 200).await;
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["checks"]["agentManager"]["status"], "up");
+    assert_eq!(ready["checks"]["agentManager"]["breaker"], "closed");
+
+    // Two failed hand-offs in a row open it (the threshold above).
+    app.state.agent_breaker.failure();
+    app.state.agent_breaker.failure();
+    let ready = app.get("/health/ready", None, 200).await;
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["database"]["status"], "up");
+    let agent = &ready["checks"]["agentManager"];
+    assert_eq!(agent["breaker"], "open", "{ready}");
+    assert_eq!(agent["status"], "degraded");
+    assert_eq!(agent["critical"], false);
+    assert!(agent.get("error").is_none(), "{ready}");
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth("health-test-metrics-token-0123")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mocheong_chat_agent_breaker_state{state=\"open\"} 1"),
+        "{metrics}"
+    );
+
+    // A successful hand-off closes it again.
+    app.state.agent_breaker.success();
+    let ready = app.get("/health/ready", None, 200).await;
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["checks"]["agentManager"]["breaker"], "closed");
+}

@@ -23,13 +23,8 @@ async fn every_page_route_is_scoped_to_its_members() {
     let newcomer = app.register().await;
     let page = published_page(&app, &owner).await;
     let id = page["id"].as_str().unwrap().to_owned();
-    app.post(
-        &format!("/api/pages/{id}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, &id, &editor).await;
+    crate::pages::add_editor(&app, &owner, &id, &newcomer).await;
     let inv = app
         .post(
             &format!("/api/pages/{id}/invitations"),
@@ -91,8 +86,14 @@ async fn every_page_route_is_scoped_to_its_members() {
         r(
             Method::POST,
             format!("/api/pages/{id}/editors"),
-            Some(json!({"email": newcomer.email})),
+            Some(json!({"email": crate::common::unique_email()})),
             [202, 403, 404, 401],
+        ),
+        r(
+            Method::GET,
+            format!("/api/pages/{id}/editor-invitations"),
+            None,
+            [200, 403, 404, 401],
         ),
         r(
             Method::DELETE,

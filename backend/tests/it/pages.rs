@@ -23,6 +23,37 @@ pub async fn create_page(app: &TestApp, owner: &Session) -> Value {
         .await
 }
 
+/// Makes `editor` an editor of the page the way people do: the owner invites the
+/// address, the editor accepts the invitation.
+pub async fn add_editor(app: &TestApp, owner: &Session, page_id: &str, editor: &Session) {
+    app.post(
+        &format!("/api/pages/{page_id}/editors"),
+        Some(&owner.access),
+        json!({"email": editor.email}),
+        202,
+    )
+    .await;
+    let mine = app
+        .get("/api/me/editor-invitations", Some(&editor.access), 200)
+        .await;
+    let invitation = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["pageId"] == page_id)
+        .unwrap_or_else(|| panic!("no invitation to {page_id} in {mine}"));
+    app.post(
+        &format!(
+            "/api/me/editor-invitations/{}/accept",
+            invitation["id"].as_str().unwrap()
+        ),
+        Some(&editor.access),
+        json!({}),
+        200,
+    )
+    .await;
+}
+
 pub async fn published_page(app: &TestApp, owner: &Session) -> Value {
     let page = create_page(app, owner).await;
     let id = page["id"].as_str().unwrap();
@@ -62,13 +93,7 @@ async fn couple_flow_from_draft_to_guests_and_back() {
     assert_eq!(edited["greeting"], "초대합니다");
     let slug = edited["slug"].as_str().unwrap().to_owned();
     assert_eq!(edited["groom"]["name"], "김민수", "untouched fields stay");
-    app.post(
-        &format!("/api/pages/{id}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    add_editor(&app, &owner, &id, &editor).await;
     let as_editor = app
         .get(&format!("/api/pages/{id}"), Some(&editor.access), 200)
         .await;

@@ -250,13 +250,7 @@ async fn only_the_owner_may_prepare_and_only_what_is_for_sale() {
     let editor = app.register().await;
     let stranger = app.register().await;
     let page = page_id(&app, &owner).await;
-    app.post(
-        &format!("/api/pages/{page}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, &page, &editor).await;
     let body = json!({"pageId": page, "plan": "premium"});
     app.post(
         "/api/payments/prepare",
@@ -696,13 +690,7 @@ async fn refunds_are_for_the_owner_within_policy_or_an_admin() {
     let editor = app.register().await;
     let stranger = app.register().await;
     let (page, pay) = paid_page(&app, &fake, &owner).await;
-    app.post(
-        &format!("/api/pages/{page}/editors"),
-        Some(&owner.access),
-        json!({"email": editor.email}),
-        202,
-    )
-    .await;
+    crate::pages::add_editor(&app, &owner, &page, &editor).await;
     let path = format!("/api/payments/{pay}/cancel");
     let body = json!({"reason": "환불"});
     app.post(&path, Some(&editor.access), body.clone(), 403)
@@ -976,4 +964,105 @@ async fn without_portone_configuration_payments_answer_503() {
     let err = post_webhook(&app, &headers, &body, 503).await;
     assert_eq!(error_code(&err), "payments_not_configured");
     assert_eq!(plan_of(&app, &owner, &page).await, "free");
+}
+
+/// Pages paid twice before the one-open-order rule: the sweep keeps the first payment
+/// and holds the other for review, once, with an audit row; admins find it among the
+/// suspicious payments.
+#[tokio::test]
+async fn a_second_paid_order_of_a_page_is_held_for_review_once() {
+    use backend::{
+        db::{admin_audit_log, page::Plan, payment},
+        payments::duplicates::hold_duplicate_paid_orders,
+    };
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let app = TestApp::spawn().await;
+    let owner = app.register().await;
+    let admin = app.admin().await;
+    let page = page_id(&app, &owner).await;
+    let t0 = chrono::Utc::now() - chrono::Duration::days(30);
+    let mut ids = Vec::new();
+    // Inserted newest first, so that row order cannot pass for "the first paid".
+    for days in [2, 0] {
+        let at = t0 + chrono::Duration::days(days);
+        let id = format!("pay_{}", ulid::Ulid::new());
+        payment::ActiveModel {
+            id: Set(id.clone()),
+            page_id: Set(Some(page.clone())),
+            user_id: Set(owner.user_id.clone()),
+            plan: Set(Plan::Premium),
+            order_name: Set("premium".into()),
+            amount: Set(PRICE),
+            currency: Set("KRW".into()),
+            store_id: Set(STORE_ID.into()),
+            status: Set(payment::PaymentStatus::Paid),
+            cancelled_amount: Set(0),
+            provider_status: Set(Some("PAID".into())),
+            failure_reason: Set(None),
+            paid_at: Set(Some(at)),
+            cancelled_at: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&app.state.db)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let (later, first) = (ids[0].clone(), ids[1].clone());
+    let scope = [page.clone()];
+
+    let held = hold_duplicate_paid_orders(&app.state.db, Some(&scope))
+        .await
+        .unwrap();
+    assert_eq!(held, vec![later.clone()]);
+    let row = |id: String| async {
+        payment::Entity::find_by_id(id)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let kept = row(first.clone()).await;
+    assert_eq!(kept.status, payment::PaymentStatus::Paid);
+    let extra = row(later.clone()).await;
+    assert_eq!(extra.status, payment::PaymentStatus::Suspicious);
+    assert_eq!(
+        extra.failure_reason.as_deref(),
+        Some("duplicate_paid_order")
+    );
+
+    // Again (every start-up runs it): nothing more is held, nothing more is written.
+    let again = hold_duplicate_paid_orders(&app.state.db, Some(&scope))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let audit = admin_audit_log::Entity::find()
+        .filter(admin_audit_log::Column::TargetId.eq(later.clone()))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].action, "payment.hold");
+    assert_eq!(audit[0].admin_id, "system");
+    assert_eq!(audit[0].reason.as_deref(), Some("duplicate_paid_order"));
+
+    // The admin dashboard lists it with the suspicious payments and the audit log.
+    let listed = app
+        .get(
+            &format!("/api/admin/payments?suspicious=true&pageId={page}"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], later.as_str());
+    let log = app
+        .get(
+            &format!("/api/admin/audit?targetId={later}"),
+            Some(&admin.access),
+            200,
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Per-instance relay CPU when instances are added (issue: per-room subscriptions).
+# The same total traffic — CLIENTS clients in ROOMS rooms, PUBLISH_RATE items/s into
+# chat:<session> for DURATION s — first on one backend, then spread over INSTANCES
+# backends (each gets CLIENTS/N clients in ROOMS/N rooms and PUBLISH_RATE/N items/s of
+# its own rooms, one load generator per backend, all at once, one Redis, one SQLite
+# database). Each generator reports its backend's CPU per delivered item over its
+# publish window; the script prints each instance's CPU seconds per second and the ratio
+# to the single instance's. With per-room subscriptions an instance receives only its
+# rooms' items, so the ratio tends to 1/N (the issue asks ≤ 1/3 for 4 instances); with
+# one PSUBSCRIBE chat:* every instance would parse all items.
+# Loopback only; throwaway Redis and database, removed when done.
+#
+#   bench/chat-scale.sh                         # 2,000 clients, 400 rooms, 2,000 items/s, 4 instances
+#   PROFILE=debug CLIENTS=800 ROOMS=160 PUBLISH_RATE=800 bench/chat-scale.sh
+#   BACKEND_BIN=/path/to/older/backend bench/chat-scale.sh   # the same run on another build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLIENTS=${CLIENTS:-2000}
+ROOMS=${ROOMS:-400}
+PUBLISH_RATE=${PUBLISH_RATE:-2000}
+DURATION=${DURATION:-20}
+INSTANCES=${INSTANCES:-4}
+PROFILE=${PROFILE:-release}
+BASE_PORT=${BASE_PORT:-18180}
+REDIS_PORT=${REDIS_PORT:-16491}
+TARGET=${CARGO_TARGET_DIR:-target}
+
+need=$((2 * CLIENTS + 1024))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
+  echo "the hard limit on open files ($hard) is below $need; lower CLIENTS" >&2
+  exit 1
+fi
+ulimit -n "$need"
+
+if [ "$PROFILE" = release ]; then
+  cargo build --release -p backend -p bench
+else
+  cargo build -p backend -p bench
+fi
+bin="$TARGET/$PROFILE"
+# BACKEND_BIN: another backend binary to measure (e.g. one built before a change).
+backend_bin=${BACKEND_BIN:-$bin/backend}
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+  --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!)
+
+start_backend() {  # index → prints the pid
+  local i=$1 port=$((BASE_PORT + $1)) agent=$((BASE_PORT + 100 + $1))
+  DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" SERVER_ID="bench-$i" \
+    BIND_ADDR="127.0.0.1:$port" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    AGENT_MANAGER_URL="http://127.0.0.1:$agent" \
+    JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
+    LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 CHAT_RATE_PER_MINUTE=100000 \
+    HTTP_MAX_CONNECTIONS_PER_IP=0 REQUEST_TIMEOUT_SECS=120 RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
+    "$backend_bin" serve >"$work/backend-$i.log" 2>&1 &
+  echo $!
+}
+
+wait_live() {
+  for _ in $(seq 1 150); do
+    curl -fs "http://127.0.0.1:$((BASE_PORT + $1))/health/live" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "backend $1 did not start" >&2
+  cat "$work/backend-$1.log" >&2
+  exit 1
+}
+
+# Runs one generator against backend `i` with a share of the traffic; its report goes
+# to $work/load-<run>-<i>.txt.
+load() {  # run, index, pid, clients, rooms, rate
+  timeout 600 "$bin/chat-load" --url "http://127.0.0.1:$((BASE_PORT + $2))" \
+    --redis "redis://127.0.0.1:$REDIS_PORT/0" --backend-pid "$3" \
+    --clients "$4" --rooms "$5" --publish-rate "$6" --duration-secs "$DURATION" \
+    --agent-port "$((BASE_PORT + 100 + $2))" --handoff-samples 0 >"$work/load-$1-$2.txt" 2>&1
+}
+
+# CPU seconds per second of the backend during its generator's publish window:
+# (µs per delivered item) × (delivered items/s) / 1e6.
+cpu_per_sec() {
+  awk '/^delivered items\/s/ {rate=$3} /^RESULT/ {for (i=1;i<=NF;i++) if ($i ~ /^cpu_us=/) {split($i,a,"="); cpu=a[2]}}
+       END {printf "%.3f %s %s\n", cpu*rate/1e6, cpu, rate}' "$1"
+}
+
+echo "== one instance: $CLIENTS clients, $ROOMS rooms, $PUBLISH_RATE items/s =="
+pid0=$(start_backend 0)
+pids+=("$pid0")
+wait_live 0
+load single 0 "$pid0" "$CLIENTS" "$ROOMS" "$PUBLISH_RATE" || { cat "$work/load-single-0.txt"; exit 1; }
+read -r single single_us single_rate < <(cpu_per_sec "$work/load-single-0.txt")
+grep -E "^(published|latency)" "$work/load-single-0.txt"
+echo "instance 0: CPU ${single} s/s (${single_us} µs per delivery × ${single_rate} deliveries/s)"
+kill "$pid0"; wait "$pid0" 2>/dev/null || true
+
+echo "== $INSTANCES instances, the same total traffic spread over them =="
+run_pids=()
+for i in $(seq 1 "$INSTANCES"); do
+  p=$(start_backend "$i")
+  pids+=("$p")
+  run_pids+=("$p")
+done
+for i in $(seq 1 "$INSTANCES"); do wait_live "$i"; done
+gens=()
+for i in $(seq 1 "$INSTANCES"); do
+  load multi "$i" "${run_pids[$((i - 1))]}" $((CLIENTS / INSTANCES)) $((ROOMS / INSTANCES)) \
+    $((PUBLISH_RATE / INSTANCES)) &
+  gens+=($!)
+done
+for g in "${gens[@]}"; do wait "$g" || true; done
+total=0
+for i in $(seq 1 "$INSTANCES"); do
+  f="$work/load-multi-$i.txt"
+  grep -q '^RESULT' "$f" || { echo "generator $i failed:"; cat "$f"; exit 1; }
+  read -r c us rate < <(cpu_per_sec "$f")
+  echo "instance $i: CPU $c s/s ($us µs per delivery × $rate deliveries/s); $(grep -E '^published' "$f")"
+  total=$(awk -v a="$total" -v b="$c" 'BEGIN {print a + b}')
+done
+awk -v t="$total" -v n="$INSTANCES" -v s="$single" 'BEGIN {
+  printf "per-instance CPU (mean) %.3f s/s = %.2f of the single instance (%.3f s/s); all %d together %.3f s/s\n",
+    t / n, (t / n) / s, s, n, t }'
