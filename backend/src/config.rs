@@ -899,7 +899,7 @@ mod tests {
     }
 
     #[test]
-    fn a_redis_cluster_is_chosen_explicitly_and_never_with_the_celery_hand_off() {
+    fn a_redis_cluster_is_chosen_explicitly_and_the_celery_hand_off_then_needs_its_own_broker() {
         let jwt = ("JWT_SECRET", "unit-test-secret-0123456789abcdef0123");
         let seeds = ("REDIS_URL", "redis://a:7000,redis://b:7001");
         let err = Config::from_map(&vars(&[jwt, seeds])).unwrap_err();
@@ -915,6 +915,15 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("AGENT_HANDOFF=celery"), "{err}");
+        let cfg = Config::from_map(&vars(&[
+            jwt,
+            seeds,
+            ("REDIS_MODE", "cluster"),
+            ("AGENT_HANDOFF", "celery"),
+            ("AGENT_BROKER_URL", "amqp://guest:guest@rabbitmq:5672/%2f"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.chat.handoff, AgentHandoff::Celery);
         let err = Config::from_map(&vars(&[jwt, ("REDIS_MODE", "sentinel")])).unwrap_err();
         assert!(err.to_string().contains("REDIS_MODE"), "{err}");
     }
