@@ -22,6 +22,17 @@ async fn invite(app: &TestApp, owner: &Session, page: &str, email: &str, expect:
     .await
 }
 
+/// `POST /api/me/editor-invitations/{id}/accept` as `user`, expecting `expect`.
+pub async fn accept(app: &TestApp, user: &Session, id: &str, expect: u16) -> Value {
+    app.post(
+        &format!("/api/me/editor-invitations/{id}/accept"),
+        Some(&user.access),
+        json!({}),
+        expect,
+    )
+    .await
+}
+
 async fn owners_list(app: &TestApp, owner: &Session, page: &str) -> Vec<Value> {
     app.get(
         &format!("/api/pages/{page}/editor-invitations"),
@@ -105,14 +116,7 @@ async fn the_owner_sees_registered_and_unknown_addresses_alike() {
     assert!(my_invitations(&app, &known).await.is_empty());
     app.get(&format!("/api/pages/{page}"), Some(&known.access), 404)
         .await;
-    let err = app
-        .post(
-            &format!("/api/me/editor-invitations/{id}/accept"),
-            Some(&known.access),
-            json!({}),
-            404,
-        )
-        .await;
+    let err = accept(&app, &known, &id, 404).await;
     assert_eq!(error_code(&err), "not_found", "declined is final");
 }
 
@@ -142,24 +146,11 @@ async fn accepting_makes_an_editor_and_an_unknown_address_finds_it_after_registe
     // Somebody else cannot take it.
     let other = app.register().await;
     let id = mine[0]["id"].as_str().unwrap();
-    app.post(
-        &format!("/api/me/editor-invitations/{id}/accept"),
-        Some(&other.access),
-        json!({}),
-        404,
-    )
-    .await;
+    accept(&app, &other, id, 404).await;
     app.get(&format!("/api/pages/{page}"), Some(&newcomer.access), 404)
         .await;
 
-    let accepted = app
-        .post(
-            &format!("/api/me/editor-invitations/{id}/accept"),
-            Some(&newcomer.access),
-            json!({}),
-            200,
-        )
-        .await;
+    let accepted = accept(&app, &newcomer, id, 200).await;
     assert_eq!(accepted, json!({"pageId": page, "access": "editor"}));
     // An editor now: reads and edits the page, and is in the editor list.
     let got = app
@@ -185,13 +176,7 @@ async fn accepting_makes_an_editor_and_an_unknown_address_finds_it_after_registe
     // It left the owner's invitation list and the invitee's; accepting again is 404.
     assert!(owners_list(&app, &owner, &page).await.is_empty());
     assert!(my_invitations(&app, &newcomer).await.is_empty());
-    app.post(
-        &format!("/api/me/editor-invitations/{id}/accept"),
-        Some(&newcomer.access),
-        json!({}),
-        404,
-    )
-    .await;
+    accept(&app, &newcomer, id, 404).await;
     // Inviting an editor again is a clear conflict (the editor list shows them anyway).
     let err = invite(&app, &owner, &page, &email, 409).await;
     assert_eq!(error_code(&err), "already_editor");
@@ -221,14 +206,7 @@ async fn an_expired_invitation_cannot_be_accepted_and_a_new_one_renews_it() {
     assert!(my_invitations(&app, &invitee).await.is_empty());
     let list = owners_list(&app, &owner, &page).await;
     assert_eq!(list[0]["status"], "expired");
-    let err = app
-        .post(
-            &format!("/api/me/editor-invitations/{id}/accept"),
-            Some(&invitee.access),
-            json!({}),
-            410,
-        )
-        .await;
+    let err = accept(&app, &invitee, &id, 410).await;
     assert_eq!(error_code(&err), "invitation_expired");
     app.get(&format!("/api/pages/{page}"), Some(&invitee.access), 404)
         .await;
@@ -237,13 +215,7 @@ async fn an_expired_invitation_cannot_be_accepted_and_a_new_one_renews_it() {
     let again = invite(&app, &owner, &page, &invitee.email, 202).await;
     assert_eq!(again["id"], id.as_str());
     assert_eq!(again["status"], "pending");
-    app.post(
-        &format!("/api/me/editor-invitations/{id}/accept"),
-        Some(&invitee.access),
-        json!({}),
-        200,
-    )
-    .await;
+    accept(&app, &invitee, &id, 200).await;
     app.get(&format!("/api/pages/{page}"), Some(&invitee.access), 200)
         .await;
 }
@@ -268,13 +240,7 @@ async fn the_owner_withdraws_an_invitation() {
         .await;
     assert!(owners_list(&app, &owner, &page).await.is_empty());
     assert!(my_invitations(&app, &invitee).await.is_empty());
-    app.post(
-        &format!("/api/me/editor-invitations/{id}/accept"),
-        Some(&invitee.access),
-        json!({}),
-        404,
-    )
-    .await;
+    accept(&app, &invitee, &id, 404).await;
     app.get(&format!("/api/pages/{page}"), Some(&invitee.access), 404)
         .await;
 }

@@ -42,16 +42,8 @@ pub async fn add_editor(app: &TestApp, owner: &Session, page_id: &str, editor: &
         .iter()
         .find(|i| i["pageId"] == page_id)
         .unwrap_or_else(|| panic!("no invitation to {page_id} in {mine}"));
-    app.post(
-        &format!(
-            "/api/me/editor-invitations/{}/accept",
-            invitation["id"].as_str().unwrap()
-        ),
-        Some(&editor.access),
-        json!({}),
-        200,
-    )
-    .await;
+    let id = invitation["id"].as_str().unwrap();
+    crate::editor_invitations::accept(app, editor, id, 200).await;
 }
 
 pub async fn published_page(app: &TestApp, owner: &Session) -> Value {
