@@ -13,7 +13,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -413,7 +413,7 @@ async fn decline_editor_invitation(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let txn = state.db.begin().await?;
+    let txn = begin_write(&state.db).await?;
     let inv = my_pending_invitation(&txn, &auth, &id).await?;
     let mut m = inv.into_active_model();
     m.status = Set(InvitationStatus::Declined);
