@@ -159,8 +159,8 @@ pub fn relay_items(direction: &'static str, n: u64) {
 }
 
 /// A socket was disconnected because its send buffer was full.
-pub fn relay_slow_socket() {
-    counter!(RELAY_SLOW_SOCKETS).increment(1);
+pub fn relay_slow_sockets(n: u64) {
+    counter!(RELAY_SLOW_SOCKETS).increment(n);
 }
 
 /// `n` agent items reached no room, for `reason`.

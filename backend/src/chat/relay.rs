@@ -18,38 +18,34 @@
 //! time) first in every item, so the relay lag (publication → handed to the room's
 //! sockets) is read from the item's first bytes and measured on Redis's clock: the
 //! relay keeps the offset of its own clock to Redis's (`TIME`, every
-//! [`CLOCK_SYNC_EVERY`]). A socket whose send buffer is full (a client that
-//! stopped reading) is not skipped silently: it leaves its rooms and is disconnected,
-//! so it never sees a later item after a missing one; the client reconnects and
-//! `resume`s from its last seq (docs/chat.md "Relay across instances").
+//! [`CLOCK_SYNC_EVERY`]). Each message is encoded once per room and the same bytes go
+//! to each of its sockets. A socket whose send buffer is full (a client that stopped
+//! reading) is not skipped silently: engine.io closes its session at once, so it never
+//! sees a later item after a missing one; the client reconnects and `resume`s from
+//! its last seq (docs/chat.md "Relay across instances").
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicI64, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use redis::{PushInfo, PushKind, Value as RedisValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, value::RawValue};
-use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
+use socketioxide::{BroadcastError, SocketError, SocketIo, socket::Sid};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
 use super::{NAMESPACE, subscriptions::Subscriptions};
 use crate::{metrics, redis_conn::Redis};
 
-/// How often a full socket is asked again to take its disconnect packet, and for how
-/// long (after that engine.io's own heartbeat, which cannot queue its ping either,
-/// has closed it).
-const DISCONNECT_RETRY: Duration = Duration::from_millis(250);
-const DISCONNECT_GIVE_UP: Duration = Duration::from_secs(60);
 /// How often the relay measures its clock's offset to Redis's again.
 const CLOCK_SYNC_EVERY: Duration = Duration::from_secs(10);
 
-/// Sockets disconnected because their send buffer was full (also exported as
+/// Sockets whose session was closed because their send buffer was full (also exported as
 /// `mocheong_chat_relay_slow_sockets_total`; tests read this one).
 pub static SLOW_SOCKETS_DISCONNECTED: AtomicU64 = AtomicU64::new(0);
 
@@ -134,7 +130,7 @@ pub fn spawn(
                         RedisValue::BulkString(payload),
                     ] = push.data.as_slice()
                     {
-                        on_message(&io, &subs, &clock, channel, payload);
+                        on_message(&io, &subs, &clock, channel, payload).await;
                     }
                 }
                 PushKind::Disconnection => subs.connection_lost(),
@@ -144,7 +140,7 @@ pub fn spawn(
     });
 }
 
-fn on_message(
+async fn on_message(
     io: &SocketIo,
     subs: &Arc<Subscriptions>,
     clock: &RedisClock,
@@ -165,10 +161,12 @@ fn on_message(
                 send_to_room(
                     io,
                     &env.relay.room,
+                    subs.local_members(&env.relay.room),
                     env.relay.except.as_deref(),
                     &env.relay.event,
                     env.payload,
-                );
+                )
+                .await;
                 // A member started a new conversation: the room's items now also
                 // come on the new session's channel.
                 if env.relay.event == "session-info"
@@ -186,8 +184,8 @@ fn on_message(
     let Some(session_id) = super::store::session_of_channel(&channel) else {
         return;
     };
-    match subs.room_of(session_id) {
-        Some(room) => deliver_item(io, clock, &room, text),
+    match subs.route(session_id) {
+        Some((room, members)) => deliver_item(io, clock, &room, members, text).await,
         // Unsubscribed a moment ago (the room's last local socket left).
         None => metrics::relay_dropped("no_local_room", 1),
     }
@@ -264,73 +262,77 @@ pub fn published_at_ms(item: &str) -> Option<i64> {
     rest[..end].parse().ok()
 }
 
-/// Hands an agent item to the room's sockets here and records its lag once (when
-/// this instance has sockets in the room).
-fn deliver_item(io: &SocketIo, clock: &RedisClock, room: &str, item: &RawValue) {
-    let sent = send_to_room(io, room, None, "newMessage", item);
-    if sent > 0
-        && let Some(lag) = published_at_ms(item.get()).and_then(|at| clock.lag_of(at))
-    {
+/// Hands an agent item to the room's sockets here and records its lag once.
+async fn deliver_item(
+    io: &SocketIo,
+    clock: &RedisClock,
+    room: &str,
+    members: usize,
+    item: &RawValue,
+) {
+    send_to_room(io, room, members, None, "newMessage", item).await;
+    if let Some(lag) = published_at_ms(item.get()).and_then(|at| clock.lag_of(at)) {
         metrics::relay_lag(lag);
     }
 }
 
-/// Hands `data` to every socket of this instance in `room`; returns to how many.
-fn send_to_room(
+/// Hands `data` to this instance's `members` sockets in `room` (but `except`, the
+/// sending socket, when it is here): one broadcast, so the packet is encoded once for
+/// the room and each socket gets the same bytes.
+///
+/// A socket whose send buffer is full has just missed the packet: engine.io closes
+/// its session at once (no later packet can reach it as if nothing happened; the
+/// client reconnects and `resume`s). The broadcast reports it as a full-buffer error,
+/// which is counted and logged here.
+async fn send_to_room(
     io: &SocketIo,
     room: &str,
+    members: usize,
     except: Option<&str>,
     event: &str,
     data: &RawValue,
-) -> u64 {
+) {
     let Some(ns) = io.of(NAMESPACE) else {
-        return 0;
+        return;
     };
-    let mut sent = 0;
-    for socket in ns.to(room.to_owned()).sockets() {
-        if except == Some(socket.id.as_str()) {
-            continue;
-        }
-        match socket.emit(event, data) {
-            Ok(()) => sent += 1,
-            Err(SendError::Socket(SocketError::Closed)) => {}
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => drop_slow(socket, room),
-            Err(e) => tracing::warn!(sid = %socket.id, error = %e, "chat relay: item not sent"),
-        }
-    }
-    if sent > 0 {
-        metrics::relay_items("out", sent);
-    }
-    sent
-}
-
-/// A socket whose buffer is full has just missed an item: it must not receive later
-/// ones as if nothing happened. It leaves every room at once, and is disconnected as
-/// soon as its disconnect packet fits (socketioxide refuses it while the buffer is
-/// full); a client that never reads again is closed by engine.io's heartbeat, whose
-/// ping cannot be queued either.
-fn drop_slow(socket: SocketRef, room: &str) {
-    metrics::relay_slow_socket();
-    let total = SLOW_SOCKETS_DISCONNECTED.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::warn!(
-        sid = %socket.id,
-        room,
-        total,
-        "chat relay: socket is not reading (send buffer full); disconnecting it so its client resumes"
-    );
-    socket.leave_all();
-    tokio::spawn(async move {
-        let started = Instant::now();
-        while socket.connected() && started.elapsed() < DISCONNECT_GIVE_UP {
-            match socket.clone().disconnect() {
-                Err(SocketError::InternalChannelFull) => {
-                    tokio::time::sleep(DISCONNECT_RETRY).await;
-                }
-                _ => return,
+    let sender = except
+        .and_then(|sid| sid.parse::<Sid>().ok())
+        .and_then(|sid| ns.get_socket(sid));
+    let out = members.saturating_sub(usize::from(sender.is_some()));
+    let sent = match sender {
+        // A broadcast from a socket leaves that socket out.
+        Some(socket) => socket.to(room.to_owned()).emit(event, data).await,
+        None => ns.to(room.to_owned()).emit(event, data).await,
+    };
+    match sent {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(errors)) => {
+            let full = errors
+                .iter()
+                .filter(|e| matches!(e, SocketError::InternalChannelFull))
+                .count() as u64;
+            if full > 0 {
+                slow_sockets_dropped(room, full);
             }
         }
-    });
+        Err(e) => tracing::warn!(room, error = %e, "chat relay: not sent"),
+    }
+    if out > 0 {
+        metrics::relay_items("out", out as u64);
+    }
 }
+
+fn slow_sockets_dropped(room: &str, n: u64) {
+    metrics::relay_slow_sockets(n);
+    let total = SLOW_SOCKETS_DISCONNECTED.fetch_add(n, Ordering::Relaxed) + n;
+    tracing::warn!(
+        room,
+        sockets = n,
+        total,
+        "chat relay: socket is not reading (send buffer full); its session was closed so its client reconnects and resumes"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,9 +220,18 @@ impl Subscriptions {
         tokio::spawn(async move { this.reconcile(&released).await });
     }
 
-    /// The room a session's items go to, while this instance listens to it.
-    pub fn room_of(&self, session: &str) -> Option<String> {
-        self.table().sessions.get(session).cloned()
+    /// The room a session's items go to, while this instance listens to it, and how
+    /// many local sockets it has.
+    pub fn route(&self, session: &str) -> Option<(String, usize)> {
+        let t = self.table();
+        let room = t.sessions.get(session)?;
+        let members = t.rooms.get(room).map_or(0, |r| r.members.len());
+        Some((room.clone(), members))
+    }
+
+    /// How many local sockets joined `room`.
+    pub fn local_members(&self, room: &str) -> usize {
+        self.table().rooms.get(room).map_or(0, |r| r.members.len())
     }
 
     /// Called by the relay when the connection reported it was lost.

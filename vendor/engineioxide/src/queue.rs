@@ -139,6 +139,23 @@ impl<T> Sender<T> {
         self.shared.lock().rx_closed
     }
 
+    /// Refuses new values from every sender, as [`Receiver::close`] does; those already
+    /// queued can still be received. Returns whether this call closed the queue.
+    pub(crate) fn close(&self) -> bool {
+        let mut state = self.shared.lock();
+        if state.rx_closed {
+            return false;
+        }
+        state.rx_closed = true;
+        let waker = state.rx_waker.take();
+        drop(state);
+        self.shared.notify.notify_waiters();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
     /// Resolves once the receiver is closed or dropped.
     pub(crate) async fn closed(&self) {
         loop {
@@ -321,6 +338,18 @@ mod tests {
         waiter.await.unwrap();
         assert!(tx.is_closed());
         assert!(matches!(tx.try_send(2), Err(TrySendError::Closed(2))));
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_sender_closes_it_once_and_queued_values_stay_receivable() {
+        let (tx, mut rx) = channel::<u8>(2);
+        tx.try_send(1).unwrap();
+        assert!(tx.close());
+        assert!(!tx.close(), "only the first close reports it");
+        assert!(matches!(tx.try_send(2), Err(TrySendError::Closed(2))));
+        assert!(matches!(tx.try_reserve(), Err(TrySendError::Closed(()))));
         assert_eq!(rx.recv().await, Some(1));
         assert_eq!(rx.recv().await, None);
     }

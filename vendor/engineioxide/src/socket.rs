@@ -231,8 +231,9 @@ where
     /// A cancellation token that will be triggered when the socket is being closed.
     pub(crate) cancellation_token: CancellationToken,
 
-    /// Function to call when the socket is closed
-    close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
+    /// Function to call when the socket is closed (patched: shared, so that a full
+    /// buffer can close the session from a task of its own, see [`Socket::on_full`])
+    close_fn: Arc<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
     /// User data bound to the socket
     pub data: D,
 
@@ -274,7 +275,7 @@ where
             heartbeat_tx,
             cancellation_token: CancellationToken::new(),
 
-            close_fn,
+            close_fn: Arc::from(close_fn),
 
             data: D::default(),
             req_parts,
@@ -291,10 +292,33 @@ where
         self.internal_tx
             .try_send(smallvec![packet])
             .map_err(|p| match p {
-                TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
+                TrySendError::Full(mut p) => {
+                    self.on_full();
+                    TrySendError::Full(p.pop().unwrap())
+                }
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
             })?;
         Ok(())
+    }
+
+    /// Patched: a full buffer closes the session. The client is not reading (or not as
+    /// fast as it is sent to) and has just missed a packet; it must not receive later
+    /// ones as if nothing happened, nor may its buffer grow. The queue refuses every
+    /// later packet at once (`Closed`), and the session is closed from a task of its
+    /// own, because the sender may hold locks that closing takes (socketioxide's rooms
+    /// during a broadcast). The client sees its connection end and reconnects.
+    fn on_full(&self) {
+        if !self.internal_tx.close() {
+            return;
+        }
+        #[cfg(feature = "tracing")]
+        tracing::warn!(sid = %self.id, "engine.io: send buffer full, closing the session");
+        let (close, sid) = (Arc::clone(&self.close_fn), self.id);
+        // Without a runtime (not the case in a server) the heartbeat closes it: its ping
+        // is refused too.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { close(sid, DisconnectReason::TransportError) });
+        }
     }
     pub(crate) fn is_upgrading(&self) -> bool {
         self.upgrading.load(Ordering::Relaxed)
@@ -446,12 +470,19 @@ where
     /// Reserve `n` permits to emit multiple messages and ensure that there is enough
     /// space in the internal chan.
     ///
-    /// If the internal chan is full, the function will return a [`TrySendError::Full`] error.
+    /// If the internal chan is full, the function will return a [`TrySendError::Full`] error
+    /// (patched: and the session is closed, see [`Socket::on_full`]).
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
-        let permit = self.internal_tx.try_reserve()?;
-        Ok(Permit { inner: permit })
+        match self.internal_tx.try_reserve() {
+            Ok(permit) => Ok(Permit { inner: permit }),
+            Err(TrySendError::Full(())) => {
+                self.on_full();
+                Err(TrySendError::Full(()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Emits a message to the client.
@@ -632,7 +663,7 @@ where
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,
             cancellation_token: CancellationToken::new(),
-            close_fn,
+            close_fn: Arc::from(close_fn),
 
             data: D::default(),
             req_parts: http::Request::<()>::default().into_parts().0,
