@@ -3,11 +3,16 @@
 //! the entries of the sockets it holds every 10 s; entries of a dead instance expire
 //! after 30 s. Changes are announced to the room as `presence {room, online}`.
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use futures::StreamExt;
 
 use redis::AsyncCommands;
 use serde_json::json;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, extract::SocketRef};
 use tokio_util::sync::CancellationToken;
 
 use super::{NAMESPACE, gateway::SocketUser, relay::broadcast, store::session_channel};
@@ -83,19 +88,39 @@ pub fn spawn_heartbeat(io: SocketIo, redis: crate::redis_conn::Redis, shutdown: 
                 _ = tick.tick() => {}
             }
             let Some(ns) = io.of(NAMESPACE) else { continue };
-            let mut conn = redis.clone();
-            let expiry = now_ms() + TTL_MS;
-            for socket in ns.sockets() {
-                let Some(user) = socket.extensions.get::<SocketUser>() else {
-                    continue;
-                };
-                for room in socket.rooms() {
-                    if room.starts_with("page-") {
-                        let _: redis::RedisResult<i64> =
-                            conn.zadd(key(&room), &user.0.id, expiry).await;
-                    }
-                }
-            }
+            refresh(&redis, &ns.sockets()).await;
         }
     });
+}
+
+/// Commands of one refresh in flight at once (the multiplexed connection pipelines them).
+const REFRESH_CONCURRENCY: usize = 32;
+
+/// Renews the entries of `sockets`: one `ZADD` per room naming each of its users once,
+/// sent concurrently, rather than a round trip per socket and room.
+async fn refresh(redis: &crate::redis_conn::Redis, sockets: &[SocketRef]) {
+    let mut users_by_room: HashMap<String, HashSet<String>> = HashMap::new();
+    for socket in sockets {
+        let Some(user) = socket.extensions.get::<SocketUser>() else {
+            continue;
+        };
+        for room in socket.rooms() {
+            if room.starts_with("page-") {
+                users_by_room
+                    .entry(room.into_owned())
+                    .or_default()
+                    .insert(user.0.id.clone());
+            }
+        }
+    }
+    let expiry = now_ms() + TTL_MS;
+    futures::stream::iter(users_by_room)
+        .for_each_concurrent(REFRESH_CONCURRENCY, |(room, users)| {
+            let mut conn = redis.clone();
+            async move {
+                let members: Vec<(i64, String)> = users.into_iter().map(|u| (expiry, u)).collect();
+                let _: redis::RedisResult<i64> = conn.zadd_multiple(key(&room), &members).await;
+            }
+        })
+        .await;
 }

@@ -1,7 +1,7 @@
 //! The chat relay (Redis → sockets) with real Socket.IO clients (Engine.IO v4 over
 //! WebSocket), a Redis server of the test's own and the test database: a stalled
-//! database stalls no room, and a client that stops reading is disconnected instead
-//! of silently missing items.
+//! database stalls no room, a client that stops reading is disconnected instead
+//! of silently missing items, and the presence of joined sockets is renewed.
 
 use std::{
     net::SocketAddr,
@@ -545,4 +545,56 @@ async fn an_editor_removed_without_an_event_is_taken_out_by_the_membership_reche
             "the removed editor still received {frame}"
         );
     }
+}
+
+#[tokio::test]
+async fn presence_entries_of_joined_sockets_are_renewed() {
+    let redis = OwnRedis::start().await;
+    let app = TestApp::spawn_with(&[("REDIS_URL", &redis.url)]).await;
+    let (owner, editor) = (app.register().await, app.register().await);
+    let page = create_page(&app, &owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::pages::add_editor(&app, &owner, &page, &editor).await;
+    let mut conn = redis.conn().await;
+    // Two sockets of one user and one of another: each user is one entry.
+    let mut sockets = Vec::new();
+    for user in [&owner, &owner, &editor] {
+        let mut s = SioClient::connect(&app, &user.access).await;
+        s.join(&page).await;
+        sockets.push(s);
+    }
+    let key = format!("presence:page-{page}");
+    // The joins' own writes are done (they come after the join's answer), then the
+    // entries are removed: only a heartbeat can bring them back.
+    tokio::time::timeout(WAIT, async {
+        while conn.zcard::<_, i64>(&key).await.unwrap() < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the joins wrote their presence");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _: i64 = conn.del(&key).await.unwrap();
+
+    // The next heartbeat (every 10 s) writes them back, expiring in the future.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let entries = loop {
+        let entries: Vec<(String, i64)> = conn.zrange_withscores(&key, 0, -1).await.unwrap();
+        if !entries.is_empty() || tokio::time::Instant::now() > deadline {
+            break entries;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut users: Vec<&str> = entries.iter().map(|(u, _)| u.as_str()).collect();
+    users.sort_unstable();
+    let mut expected = vec![owner.user_id.as_str(), editor.user_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(users, expected, "{entries:?}");
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    assert!(
+        entries.iter().all(|(_, expiry)| *expiry > now_ms),
+        "{entries:?}"
+    );
 }
