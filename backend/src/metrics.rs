@@ -7,7 +7,7 @@
 //! database pool) are read at scrape time instead of being counted twice.
 
 use std::{
-    sync::OnceLock,
+    sync::{LazyLock, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -18,7 +18,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::DbBackend;
@@ -153,9 +154,32 @@ fn describe() {
 
 // ---- what other modules call ------------------------------------------------------
 
-/// `n` items relayed in `direction` at once (one item to the sockets of a room).
-pub fn relay_items(direction: &'static str, n: u64) {
-    counter!(RELAY_ITEMS, "direction" => direction).increment(n);
+/// The relay's per-item metrics, registered once: a `counter!` call looks its key up
+/// in the recorder every time, and the relay makes three per item.
+struct RelayHandles {
+    items_in: Counter,
+    items_out: Counter,
+    lag: Histogram,
+}
+
+static RELAY: LazyLock<RelayHandles> = LazyLock::new(|| {
+    // Registered after the recorder exists, or the handles would record nowhere.
+    install();
+    RelayHandles {
+        items_in: counter!(RELAY_ITEMS, "direction" => "in"),
+        items_out: counter!(RELAY_ITEMS, "direction" => "out"),
+        lag: histogram!(RELAY_LAG),
+    }
+});
+
+/// An item read from Redis.
+pub fn relay_item_in() {
+    RELAY.items_in.increment(1);
+}
+
+/// One item handed to `n` sockets of a room.
+pub fn relay_items_out(n: u64) {
+    RELAY.items_out.increment(n);
 }
 
 /// A socket was disconnected because its send buffer was full.
@@ -175,7 +199,7 @@ pub fn relay_subscriptions(count: usize) {
 
 /// How long after its publication an item reached the room.
 pub fn relay_lag(lag: Duration) {
-    histogram!(RELAY_LAG).record(lag.as_secs_f64());
+    RELAY.lag.record(lag.as_secs_f64());
 }
 
 /// One hand-off finished: `outcome` is e.g. `"accepted"`, `"refused"`,

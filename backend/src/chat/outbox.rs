@@ -27,8 +27,10 @@ use crate::{
     pages::context::build_wedding_context,
 };
 
-/// How often the outbox is polled (a local accept wakes the dispatcher at once).
-const POLL: Duration = Duration::from_millis(250);
+/// How often the outbox is polled for rows this instance was not told about: another
+/// instance's accept whose hand-off is overdue (that instance died), a lease run out.
+/// A local accept wakes the dispatcher at once, and a local retry when it is due.
+const POLL: Duration = Duration::from_secs(1);
 /// Rows taken per round, and hand-offs in flight per instance.
 const BATCH: u64 = 32;
 const IN_FLIGHT: usize = 64;
@@ -114,7 +116,7 @@ pub async fn claim(
     Ok(taken.rows_affected == 1)
 }
 
-async fn hand_off(rt: &ChatRuntime, row: &chat_turn::Model) -> anyhow::Result<()> {
+async fn hand_off(rt: &Arc<ChatRuntime>, row: &chat_turn::Model) -> anyhow::Result<()> {
     let db = &rt.state.db;
     let message = chat_message::Entity::find_by_id(row.message_id.clone())
         .one(db)
@@ -182,7 +184,8 @@ async fn hand_off(rt: &ChatRuntime, row: &chat_turn::Model) -> anyhow::Result<()
             }
         }
         Err(e) => {
-            let next = now_ms() + backoff_ms(row.attempts);
+            let wait = backoff_ms(row.attempts);
+            let next = now_ms() + wait;
             mine()
                 .col_expr(chat_turn::Column::HandoffDueMs, Expr::value(Some(next)))
                 .col_expr(
@@ -192,9 +195,19 @@ async fn hand_off(rt: &ChatRuntime, row: &chat_turn::Model) -> anyhow::Result<()
                 .exec(db)
                 .await?;
             tracing::info!(message_id = %message.id, attempts = row.attempts + 1, error = %e, "hand-off failed; retrying");
+            wake_at(rt, Duration::from_millis(wait as u64));
         }
     }
     Ok(())
+}
+
+/// Wakes the dispatcher once `after` has passed (a retry is due then).
+fn wake_at(rt: &Arc<ChatRuntime>, after: Duration) {
+    let rt = Arc::clone(rt);
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        rt.wake.notify_one();
+    });
 }
 
 /// 250 ms, 500 ms, 1 s, 2 s, then every 4 s.

@@ -147,7 +147,7 @@ async fn on_message(
     channel: &[u8],
     bytes: &[u8],
 ) {
-    metrics::relay_items("in", 1);
+    metrics::relay_item_in();
     let channel = String::from_utf8_lossy(channel);
     let Ok(text) = serde_json::from_slice::<&RawValue>(bytes) else {
         tracing::debug!(%channel, "chat relay: message is not JSON; ignored");
@@ -318,7 +318,7 @@ async fn send_to_room(
         Err(e) => tracing::warn!(room, error = %e, "chat relay: not sent"),
     }
     if out > 0 {
-        metrics::relay_items("out", out as u64);
+        metrics::relay_items_out(out as u64);
     }
 }
 
