@@ -61,6 +61,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU8, Ordering},
     },
+    task::Poll,
     time::Duration,
 };
 
@@ -342,15 +343,21 @@ where
         interval: Duration,
         timeout: Duration,
     ) -> impl Future<Output = Option<()>> + Send + 'static {
+        use tokio_util::future::FutureExt as _;
         let cancellation_token = self.cancellation_token.clone();
-        cancellation_token
-            .run_until_cancelled_owned(async move {
-                if let Err(_e) = self.heartbeat_job(interval, timeout).await {
-                    self.close(DisconnectReason::HeartbeatTimeout);
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
-                }
-            })
+        let job = async move {
+            if let Err(_e) = self.heartbeat_job(interval, timeout).await {
+                self.close(DisconnectReason::HeartbeatTimeout);
+                #[cfg(feature = "tracing")]
+                tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
+            }
+        };
+        // Patched: not `run_until_cancelled_owned`, an async fn awaiting another one,
+        // where each level keeps its own copy of the job (1.1 KiB per socket for a
+        // 0.3 KiB job). Same behaviour: the token is checked when first polled, then
+        // the job is polled before the token.
+        futures_util::future::lazy(move |_| job.with_cancellation_token_owned(cancellation_token))
+            .flatten()
             .inspect(|_v| {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
@@ -388,36 +395,46 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = ?self.id, "heartbeat sender routine started");
 
-        let mut interval_tick = tokio::time::interval(interval);
-        interval_tick.tick().await;
+        // Patched: one `Sleep`, reset for each wait, instead of an `Interval` (with a
+        // boxed `Sleep`) and a `timeout` (with another) kept for the socket's life. The
+        // pings keep `Interval`'s schedule: the first tick at once, then one every
+        // `interval` from the start, late ones in a burst.
+        let mut next_tick = tokio::time::Instant::now() + interval;
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(next_tick));
         // Some clients send the pong packet in first. If that happens, we should consume it.
         heartbeat_rx.try_recv().ok();
         loop {
             // If we are currently upgrading we should pause the heartbeat process
-            if self.is_upgrading() {
-                interval_tick.tick().await;
-                continue;
+            if !self.is_upgrading() {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?self.id, "emitting ping");
+
+                self.internal_tx
+                    .try_send(smallvec![Packet::Ping])
+                    .map_err(|_| Error::HeartbeatTimeout)?;
+
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?self.id, "waiting for pong");
+
+                sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+                let mut pong = std::pin::pin!(heartbeat_rx.recv());
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(pong) = pong.as_mut().poll(cx) {
+                        return Poll::Ready(pong.ok_or(Error::HeartbeatTimeout));
+                    }
+                    sleep
+                        .as_mut()
+                        .poll(cx)
+                        .map(|()| Err(Error::HeartbeatTimeout))
+                })
+                .await?;
+
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?self.id, "pong received");
             }
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "emitting ping");
-
-            self.internal_tx
-                .try_send(smallvec![Packet::Ping])
-                .map_err(|_| Error::HeartbeatTimeout)?;
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "waiting for pong");
-
-            tokio::time::timeout(timeout, heartbeat_rx.recv())
-                .await
-                .map_err(|_| Error::HeartbeatTimeout)?
-                .ok_or(Error::HeartbeatTimeout)?;
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "pong received");
-
-            interval_tick.tick().await;
+            sleep.as_mut().reset(next_tick);
+            sleep.as_mut().await;
+            next_tick += interval;
         }
     }
 

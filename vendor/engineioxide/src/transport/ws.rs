@@ -4,11 +4,16 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{
+    future::{Future, poll_fn},
+    pin::pin,
+    sync::Arc,
+    task::Poll,
+};
 
 use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    future::OptionFuture,
+    FutureExt, SinkExt, StreamExt, TryStreamExt,
+    future::{Either, OptionFuture},
     stream::{SplitSink, SplitStream},
 };
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
@@ -24,7 +29,7 @@ use tokio_tungstenite::{
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
@@ -55,48 +60,53 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     engine: Arc<EngineIo<H>>,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
-    req: Request<R>,
+    mut req: Request<R>,
 ) -> Result<Response<ResponseBody<B>>, Error> {
-    let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts.clone(), body);
-
-    let ws_key = parts
-        .headers
+    let ws_key = req
+        .headers()
         .get("Sec-WebSocket-Key")
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("ws upgrade error: {}", _e);
-                return;
-            }
-        };
-
-        match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
-            }
-            Err(Error::MultipleWebsocketRequests) => {}
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed with error: {_e}");
-                if let Some(sid) = sid {
-                    engine.close_session(sid, DisconnectReason::TransportError);
-                }
-            }
+    // Patched: the upgrade is taken out of the request now, so the task keeps neither
+    // the request's body nor a second copy of its parts, and the task is built from
+    // stages (`then`) rather than one async block: an async block keeps what it
+    // captured for its whole life, here the socket's.
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, _) = req.into_parts();
+    tokio::spawn(on_upgrade.then(move |conn| match conn {
+        Ok(conn) => {
+            let conn = hyper_util::rt::TokioIo::new(conn);
+            let engine_ = engine.clone();
+            let closed = move |res| on_closed(&engine_, sid, res);
+            Either::Left(on_init(engine, conn, protocol, sid, parts).map(closed))
         }
-    });
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("ws upgrade error: {}", _e);
+            Either::Right(std::future::ready(()))
+        }
+    }));
 
     Ok(ws_response(&ws_key))
+}
+
+/// The end of a websocket connection made by [`new_req`].
+fn on_closed<H: EngineIoHandler>(engine: &EngineIo<H>, sid: Option<Sid>, res: Result<(), Error>) {
+    match res {
+        Ok(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?sid, "ws closed")
+        }
+        Err(Error::MultipleWebsocketRequests) => {}
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?sid, "ws closed with error: {_e}");
+            if let Some(sid) = sid {
+                engine.close_session(sid, DisconnectReason::TransportError);
+            }
+        }
+    }
 }
 
 /// Handle a websocket connection upgrade
@@ -104,17 +114,53 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+///
+/// Patched: two stages, [`open`] (the handshake or the upgrade from polling) and
+/// [`serve`] (the reader and the heartbeat, for the socket's life), chained with
+/// `then`, so the second does not carry the first's state and arguments along, and
+/// the first boxed, so the task is not as large as the set-up for its whole life.
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    #[cfg(feature = "tracing")]
+    let span = tracing::trace_span!("init_websocket", ?protocol, ?sid);
+    // The set-up is boxed: the task is as large as its largest stage, and the
+    // set-up's is larger than what the socket keeps afterwards.
+    let fut = Box::pin(open(engine, conn, protocol, sid, req_data)).then(|opened| match opened {
+        Ok((engine, socket, rx, heartbeat)) => {
+            Either::Left(serve(engine, socket, rx, heartbeat).map(Ok))
+        }
+        Err(e) => Either::Right(std::future::ready(Err(e))),
+    });
+    #[cfg(feature = "tracing")]
+    let fut = tracing::Instrument::instrument(fut, span);
+    fut
+}
+
+/// The connection's reader end, and whether it runs the session's heartbeat.
+type Opened<H, S> = (
+    Arc<EngineIo<H>>,
+    Arc<Socket<<H as EngineIoHandler>::Data>>,
+    SplitStream<WebSocketStream<S>>,
+    bool,
+);
+
+/// The first stage of [`on_init`]: the handshake of a new session, or the upgrade of a
+/// polling one; spawns the writer.
+async fn open<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<Opened<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -150,7 +196,7 @@ where
                     }
                 }
                 // The polling session already runs its heartbeat.
-                (socket, ws, None)
+                (socket, ws, false)
             }
         }
     } else {
@@ -161,24 +207,38 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        let heartbeat = socket
-            .clone()
-            .heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        (socket, ws, Some(heartbeat))
+        (socket, ws, true)
     };
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
     tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    Ok((engine, socket, rx, heartbeat))
+}
 
-    // Patched: the heartbeat runs in this task, next to the reader, instead of in a
-    // task of its own (a task per socket for the socket's whole life). Both wake
-    // rarely (a client frame, a ping every `ping_interval`), so polling both on either
-    // wake-up costs nothing; the writer, woken for every packet, keeps its own task.
-    // Both end with the session's cancellation token.
+/// The second stage of [`on_init`], for the socket's life.
+///
+/// Patched: the heartbeat runs in this task, next to the reader, instead of in a
+/// task of its own (a task per socket for the socket's whole life). Both wake
+/// rarely (a client frame, a ping every `ping_interval`), so polling both on either
+/// wake-up costs nothing; the writer, woken for every packet, keeps its own task.
+/// Both end with the session's cancellation token.
+async fn serve<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    heartbeat: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let heartbeat = heartbeat.then(|| {
+        let config = &engine.config;
+        socket
+            .clone()
+            .heartbeat(config.ping_interval, config.ping_timeout)
+    });
     let reader = forward_from_socket(&engine, rx, &socket);
     futures_util::future::join(reader, OptionFuture::from(heartbeat)).await;
-    Ok(())
 }
 
 /// Pipe between websocket and internal socket channel: reads until the client or the
@@ -270,6 +330,10 @@ where
 /// Forwards all packets waiting to be sent to the websocket
 ///
 /// The websocket stream is flushed only when the internal channel is drained
+///
+/// Patched: one wait (a `poll_fn` over the packet queue, the cancellation and the
+/// volatile slot, in `select!`'s order) and one write loop instead of `select!` and a
+/// write per branch, which made this future, kept for the socket's life, 2 KiB.
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
@@ -291,70 +355,60 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         volatile_rx,
         ..
     } = &mut *internal_rx;
-
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
+    let mut cancelled = pin!(socket.cancellation_token.cancelled());
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        tokio::select! {
-            biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
+        let next = {
+            let mut changed = pin!(volatile_rx.changed());
+            let mut changed_done = false;
+            poll_fn(|cx| {
+                if let Poll::Ready(packets) = buffered_rx.poll_recv(cx) {
+                    return Poll::Ready(packets.map(|p| Some((Some(p), true))).unwrap_or(None));
+                }
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                if !changed_done {
+                    if let Poll::Ready(res) = changed.as_mut().poll(cx) {
+                        changed_done = true;
+                        if res.is_ok() {
+                            return Poll::Ready(Some((None, false)));
                         }
                     }
-                    None => break
                 }
-            }
-            _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
+                Poll::Pending
+            })
+            .await
+        };
+        let (packets, drain) = match next {
+            None => break,
+            Some((Some(packets), drain)) => (packets, drain),
+            Some((None, drain)) => match volatile_rx.borrow_and_update().clone() {
+                Some(packets) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
+                    (packets, drain)
                 }
+                None => (PacketBuf::new(), drain),
             },
+        };
+        // The packets, then (for buffered packets) whatever else is queued already.
+        let mut packets = packets.into_iter();
+        loop {
+            for packet in &mut packets {
+                let Some(msg) = ws_message(&socket, packet) else {
+                    continue;
+                };
+                if let Err(_e) = tx.feed(msg).await {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+                }
+            }
+            match drain.then(|| buffered_rx.try_recv()) {
+                Some(Ok(more)) => packets = more.into_iter(),
+                _ => break,
+            }
         }
 
         #[cfg(feature = "tracing")]
@@ -368,6 +422,36 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// Maps a packet to a websocket message; `None` for a packet not to send.
+fn ws_message<D: Default + Send + Sync + 'static>(
+    socket: &Socket<D>,
+    packet: Packet,
+) -> Option<Message> {
+    match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if socket.protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Some(Message::Binary(buff.into()))
+            } else {
+                Some(Message::Binary(bin))
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => None,
+        packet => {
+            let packet: String = packet.try_into().unwrap();
+            Some(Message::Text(packet.into()))
+        }
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
