@@ -14,6 +14,12 @@
 #   bench/chat-scale.sh                         # 2,000 clients, 400 rooms, 2,000 items/s, 4 instances
 #   PROFILE=debug CLIENTS=800 ROOMS=160 PUBLISH_RATE=800 bench/chat-scale.sh
 #   BACKEND_BIN=/path/to/older/backend bench/chat-scale.sh   # the same run on another build
+#   INSTANCE_WORKERS=1 bench/chat-scale.sh      # each of the N instances gets 1 runtime worker
+#
+# By default every backend starts one tokio worker thread per core, so N instances on
+# this machine's cores run N times as many workers as there are cores; INSTANCE_WORKERS
+# sets TOKIO_WORKER_THREADS for the N instances (as an operator would give each instance
+# its share of the cores). The single instance always gets the default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +28,7 @@ ROOMS=${ROOMS:-400}
 PUBLISH_RATE=${PUBLISH_RATE:-2000}
 DURATION=${DURATION:-20}
 INSTANCES=${INSTANCES:-4}
+INSTANCE_WORKERS=${INSTANCE_WORKERS:-}
 PROFILE=${PROFILE:-release}
 BASE_PORT=${BASE_PORT:-18180}
 REDIS_PORT=${REDIS_PORT:-16491}
@@ -58,8 +65,9 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
 pids+=($!)
 
 start_backend() {  # index → prints the pid
-  local i=$1 port=$((BASE_PORT + $1)) agent=$((BASE_PORT + 100 + $1))
-  DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" SERVER_ID="bench-$i" \
+  local i=$1 port=$((BASE_PORT + $1)) agent=$((BASE_PORT + 100 + $1)) workers=()
+  [ "$i" -gt 0 ] && [ -n "$INSTANCE_WORKERS" ] && workers=(TOKIO_WORKER_THREADS="$INSTANCE_WORKERS")
+  env "${workers[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" SERVER_ID="bench-$i" \
     BIND_ADDR="127.0.0.1:$port" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
     AGENT_MANAGER_URL="http://127.0.0.1:$agent" \
     JWT_SECRET=bench-secret-0123456789abcdef0123456789 \

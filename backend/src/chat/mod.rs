@@ -32,9 +32,10 @@ use subscriptions::Subscriptions;
 
 pub const NAMESPACE: &str = "/chat";
 
-/// tungstenite's read buffer per socket (its default is 4 KiB). Client frames are
-/// small (events of a few hundred bytes); a larger frame grows the buffer as needed.
-const WS_READ_BUFFER: usize = 1024;
+/// tungstenite's read buffer per socket, kept for the socket's life (engineioxide's
+/// default is 4 KiB). Client frames are small: pings, events of a few hundred bytes;
+/// a larger frame grows the buffer to its size once its header is read.
+const WS_READ_BUFFER: usize = 256;
 
 /// The Socket.IO layer with [`owned_parts::OwnedPartsLayer`] in front of it.
 pub type ChatLayer = Stack<SocketIoLayer, owned_parts::OwnedPartsLayer>;
