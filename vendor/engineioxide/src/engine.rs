@@ -92,6 +92,9 @@ impl<H: EngineIoHandler> EngineIo<H> {
         // transports (the ws `forward_to_socket` task and pending polling requests) will release
         // the `internal_rx` lock as soon as they observe the cancellation.
         socket.cancellation_token.cancel();
+        // Patched: the ws writer waits on the packet queue only, and checks the
+        // cancellation when woken (`transport::ws::forward_to_socket`).
+        socket.internal_tx.wake_receiver();
 
         let handler = self.handler.clone();
         tokio::spawn(async move {

@@ -139,6 +139,15 @@ impl<T> Sender<T> {
         self.shared.lock().rx_closed
     }
 
+    /// Wakes the receiver's task without queuing anything, for a signal it checks when
+    /// woken (a volatile packet, the session's end).
+    pub(crate) fn wake_receiver(&self) {
+        let waker = self.shared.lock().rx_waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     /// Refuses new values from every sender, as [`Receiver::close`] does; those already
     /// queued can still be received. Returns whether this call closed the queue.
     pub(crate) fn close(&self) -> bool {
@@ -352,6 +361,32 @@ mod tests {
         assert!(matches!(tx.try_reserve(), Err(TrySendError::Closed(()))));
         assert_eq!(rx.recv().await, Some(1));
         assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn wake_receiver_wakes_a_waiting_receiver_with_nothing_queued() {
+        let (tx, mut rx) = channel::<u8>(1);
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&woken);
+        let waiter = tokio::spawn(async move {
+            poll_fn(|cx| {
+                if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                    return Poll::Ready(());
+                }
+                assert!(rx.poll_recv(cx).is_pending());
+                Poll::Pending
+            })
+            .await;
+            rx
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tx.wake_receiver();
+        let mut rx = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the receiver was woken")
+            .unwrap();
+        assert!(rx.try_recv().is_err(), "nothing was queued");
     }
 
     #[tokio::test]

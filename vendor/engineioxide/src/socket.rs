@@ -602,7 +602,10 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(packets)).is_ok()
+        let sent = self.volatile_tx.send(Some(packets)).is_ok();
+        // Patched: the ws writer waits on the packet queue only (`transport::ws`).
+        self.internal_tx.wake_receiver();
+        sent
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::{
     future::{Future, poll_fn},
-    pin::pin,
     sync::Arc,
     task::Poll,
 };
@@ -331,7 +330,7 @@ where
 ///
 /// The websocket stream is flushed only when the internal channel is drained
 ///
-/// Patched: one wait (a `poll_fn` over the packet queue, the cancellation and the
+/// Patched: one wait (a `poll_fn` over the packet queue, then the cancellation and the
 /// volatile slot, in `select!`'s order) and one write loop instead of `select!` and a
 /// write per branch, which made this future, kept for the socket's life, 2 KiB.
 async fn forward_to_socket<H: EngineIoHandler, S>(
@@ -355,32 +354,25 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         volatile_rx,
         ..
     } = &mut *internal_rx;
-    let mut cancelled = pin!(socket.cancellation_token.cancelled());
-
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        let next = {
-            let mut changed = pin!(volatile_rx.changed());
-            let mut changed_done = false;
-            poll_fn(|cx| {
-                if let Poll::Ready(packets) = buffered_rx.poll_recv(cx) {
-                    return Poll::Ready(packets.map(|p| Some((Some(p), true))).unwrap_or(None));
-                }
-                if cancelled.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-                if !changed_done {
-                    if let Poll::Ready(res) = changed.as_mut().poll(cx) {
-                        changed_done = true;
-                        if res.is_ok() {
-                            return Poll::Ready(Some((None, false)));
-                        }
-                    }
-                }
-                Poll::Pending
-            })
-            .await
-        };
+        // Patched: only the queue registers this task's waker. A volatile packet and
+        // the session's end wake it through the queue too (`Sender::wake_receiver`),
+        // so they are checked on a wake-up rather than being two more futures
+        // registered again on every packet.
+        let next = poll_fn(|cx| {
+            if let Poll::Ready(packets) = buffered_rx.poll_recv(cx) {
+                return Poll::Ready(packets.map(|p| (Some(p), true)));
+            }
+            if socket.cancellation_token.is_cancelled() {
+                return Poll::Ready(None);
+            }
+            if volatile_rx.has_changed().unwrap_or(false) {
+                return Poll::Ready(Some((None, false)));
+            }
+            Poll::Pending
+        })
+        .await;
         let (packets, drain) = match next {
             None => break,
             Some((Some(packets), drain)) => (packets, drain),
