@@ -182,7 +182,7 @@ pub fn relay_items_out(n: u64) {
     RELAY.items_out.increment(n);
 }
 
-/// A socket was disconnected because its send buffer was full.
+/// `n` sockets had their session closed because their send buffer was full.
 pub fn relay_slow_sockets(n: u64) {
     counter!(RELAY_SLOW_SOCKETS).increment(n);
 }

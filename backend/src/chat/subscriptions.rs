@@ -61,6 +61,11 @@ struct Table {
 }
 
 impl Table {
+    /// How many local sockets joined `room`.
+    fn members(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, |r| r.members.len())
+    }
+
     /// Adds `session` to `room` (which must exist); returns the sessions no longer wanted.
     fn add_session(&mut self, room: &str, session: &str) -> Vec<String> {
         let Some(r) = self.rooms.get_mut(room) else {
@@ -225,13 +230,12 @@ impl Subscriptions {
     pub fn route(&self, session: &str) -> Option<(String, usize)> {
         let t = self.table();
         let room = t.sessions.get(session)?;
-        let members = t.rooms.get(room).map_or(0, |r| r.members.len());
-        Some((room.clone(), members))
+        Some((room.clone(), t.members(room)))
     }
 
     /// How many local sockets joined `room`.
     pub fn local_members(&self, room: &str) -> usize {
-        self.table().rooms.get(room).map_or(0, |r| r.members.len())
+        self.table().members(room)
     }
 
     /// Called by the relay when the connection reported it was lost.

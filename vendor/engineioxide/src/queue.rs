@@ -151,17 +151,15 @@ impl<T> Sender<T> {
     /// Refuses new values from every sender, as [`Receiver::close`] does; those already
     /// queued can still be received. Returns whether this call closed the queue.
     pub(crate) fn close(&self) -> bool {
-        let mut state = self.shared.lock();
-        if state.rx_closed {
-            return false;
+        {
+            let mut state = self.shared.lock();
+            if state.rx_closed {
+                return false;
+            }
+            state.rx_closed = true;
         }
-        state.rx_closed = true;
-        let waker = state.rx_waker.take();
-        drop(state);
         self.shared.notify.notify_waiters();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.wake_receiver();
         true
     }
 
