@@ -19,7 +19,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -116,6 +116,7 @@ pub async fn serve(
         let io = TokioIo::new(Tracked {
             inner: stream,
             activity: Arc::clone(&activity),
+            watched: true,
             _slot: slot,
         });
         let service = TowerToHyperService::new(app.clone().map_request(
@@ -151,6 +152,9 @@ pub async fn serve(
                     }
                 }
             }
+            // An upgraded connection lives on without this task: its stream stops
+            // recording activity no one reads.
+            activity.watched.store(false, Ordering::Relaxed);
         });
     }
     drop(listener);
@@ -236,49 +240,63 @@ impl Drop for Slot {
     }
 }
 
-/// When bytes last moved on a connection, and whether it has answered yet.
+/// How many times per idle timeout the watchdog looks whether bytes moved: a connection
+/// is closed between 1 and 1 + 1/IDLE_CHECKS idle timeouts after its last byte.
+const IDLE_CHECKS: u32 = 4;
+
+/// Whether bytes moved on a connection since the watchdog last looked, and whether it has
+/// answered yet. A read or a write only sets a flag — no clock is read per I/O (a chat
+/// socket writes one frame per relayed item), and a flag already set is not written
+/// again, so its cache line stays shared until the watchdog clears it.
 struct Activity {
     started: Instant,
-    /// Milliseconds after `started`.
-    last_ms: AtomicU64,
+    moved: AtomicBool,
     answered: AtomicBool,
+    /// Cleared when the connection's task (and its watchdog) ends.
+    watched: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Self {
         Activity {
             started: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            moved: AtomicBool::new(false),
             answered: AtomicBool::new(false),
+            watched: AtomicBool::new(true),
         }
     }
 
-    fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Resolves when the connection has been idle too long, or has not begun to answer
-    /// within the header timeout plus the idle timeout; never otherwise.
+    /// Resolves when no byte has moved for an idle timeout (give or take one check), or
+    /// the connection has not begun to answer within the header timeout plus the idle
+    /// timeout; never otherwise.
     async fn watchdog(&self, cfg: &ServerConfig) -> &'static str {
         let first_answer_by = self.started + cfg.header_read_timeout + cfg.idle_timeout;
+        let check = cfg.idle_timeout / IDLE_CHECKS;
+        let mut quiet_checks = 0;
         loop {
-            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let answered = self.answered.load(Ordering::Relaxed);
-            let mut deadline = last + cfg.idle_timeout;
-            if !answered {
-                deadline = deadline.min(first_answer_by);
+            let mut wake = Instant::now() + check;
+            if !self.answered.load(Ordering::Relaxed) {
+                wake = wake.min(first_answer_by);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return if !answered && now >= first_answer_by {
-                    "no answer started"
-                } else {
-                    "idle"
-                };
+            tokio::time::sleep_until(wake).await;
+            if !self.answered.load(Ordering::Relaxed) && Instant::now() >= first_answer_by {
+                return "no answer started";
             }
-            tokio::time::sleep_until(deadline).await;
+            if self.moved.swap(false, Ordering::Relaxed) {
+                quiet_checks = 0;
+            } else {
+                quiet_checks += 1;
+                if quiet_checks >= IDLE_CHECKS {
+                    return "idle";
+                }
+            }
         }
+    }
+}
+
+fn set_once(flag: &AtomicBool) {
+    if !flag.load(Ordering::Relaxed) {
+        flag.store(true, Ordering::Relaxed);
     }
 }
 
@@ -286,6 +304,11 @@ impl Activity {
 struct Tracked {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// Whether the watchdog still reads `activity`. It stops when the connection's task
+    /// ends, which for an upgraded connection (a chat socket) is at the upgrade; from
+    /// then on nothing is recorded, so a frame written touches no memory of this
+    /// wrapper's beyond the stream's (the flag lives next to it).
+    watched: bool,
     _slot: Slot,
 }
 
@@ -298,7 +321,7 @@ impl AsyncRead for Tracked {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+            self.moved(false);
         }
         res
     }
@@ -312,7 +335,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.wrote();
+            self.moved(true);
         }
         res
     }
@@ -324,7 +347,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.wrote();
+            self.moved(true);
         }
         res
     }
@@ -343,15 +366,67 @@ impl AsyncWrite for Tracked {
 }
 
 impl Tracked {
-    fn wrote(&self) {
-        self.activity.touch();
-        self.activity.answered.store(true, Ordering::Relaxed);
+    fn moved(&mut self, wrote: bool) {
+        if !self.watched {
+            return;
+        }
+        set_once(&self.activity.moved);
+        if wrote {
+            set_once(&self.activity.answered);
+        }
+        self.watched = self.activity.watched.load(Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes every 300 ms for 3 s keep the connection; then it is closed an idle
+    /// timeout after its last byte, give or take one check.
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_closes_a_connection_an_idle_timeout_after_its_last_byte() {
+        let limits = cfg(0, 0);
+        let activity = Activity::new();
+        set_once(&activity.answered);
+        let watchdog = activity.watchdog(&limits);
+        tokio::pin!(watchdog);
+        for _ in 0..10 {
+            tokio::select! {
+                reason = &mut watchdog => panic!("closed while bytes moved: {reason}"),
+                _ = tokio::time::sleep(Duration::from_millis(300)) => set_once(&activity.moved),
+            }
+        }
+        let last_byte = Instant::now();
+        assert_eq!(watchdog.await, "idle");
+        let idle = last_byte.elapsed();
+        let timeout = limits.idle_timeout;
+        assert!(
+            idle >= timeout && idle <= timeout + timeout / IDLE_CHECKS,
+            "closed {idle:?} after the last byte"
+        );
+    }
+
+    /// Bytes that keep coming do not save a connection that never starts to answer.
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_closes_a_connection_that_never_answers_on_time() {
+        let limits = cfg(0, 0);
+        let activity = Activity::new();
+        let started = Instant::now();
+        let watchdog = activity.watchdog(&limits);
+        tokio::pin!(watchdog);
+        let reason = loop {
+            tokio::select! {
+                reason = &mut watchdog => break reason,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => set_once(&activity.moved),
+            }
+        };
+        assert_eq!(reason, "no answer started");
+        assert_eq!(
+            started.elapsed(),
+            limits.header_read_timeout + limits.idle_timeout
+        );
+    }
 
     fn cfg(total: usize, per_ip: usize) -> ServerConfig {
         ServerConfig {

@@ -148,7 +148,10 @@ async fn on_message(
     bytes: &[u8],
 ) {
     metrics::relay_item_in();
-    let channel = String::from_utf8_lossy(channel);
+    // Channels are the ones this instance subscribed to: always UTF-8.
+    let Ok(channel) = std::str::from_utf8(channel) else {
+        return;
+    };
     let Ok(text) = serde_json::from_slice::<&RawValue>(bytes) else {
         tracing::debug!(%channel, "chat relay: message is not JSON; ignored");
         return;
@@ -181,7 +184,7 @@ async fn on_message(
         }
         return;
     }
-    let Some(session_id) = super::store::session_of_channel(&channel) else {
+    let Some(session_id) = super::store::session_of_channel(channel) else {
         return;
     };
     match subs.route(session_id) {

@@ -4,8 +4,9 @@
 //! Patched in (not part of engineioxide 0.17.9): tokio's bounded channel allocates a
 //! block of 32 slots when it is created, whatever its capacity — 32 × 168 bytes of
 //! [`PacketBuf`](engineioxide_core::PacketBuf) plus a cache-padded channel of ~512
-//! bytes, for every socket, idle or not. Here an idle socket's queue holds no buffer;
-//! one grows on the first packet and is given back once the queue is drained.
+//! bytes, for every socket, idle or not. Here an idle socket's queue holds one value
+//! inline (a relayed item is most often alone in its burst) and no buffer; one grows
+//! when a second value waits and is given back once the queue is drained.
 
 use std::{
     collections::VecDeque,
@@ -17,13 +18,58 @@ use std::{
 
 use tokio::sync::{Notify, mpsc::error::TrySendError};
 
+/// Values in order: the first inline, the others in a buffer that exists only while
+/// there are others.
+struct Slots<T> {
+    first: Option<T>,
+    rest: VecDeque<T>,
+}
+
+impl<T> Slots<T> {
+    const fn new() -> Self {
+        Self {
+            first: None,
+            rest: VecDeque::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn push_back(&mut self, value: T) {
+        if self.first.is_none() {
+            self.first = Some(value);
+        } else {
+            self.rest.push_back(value);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        let value = self.first.take()?;
+        self.first = self.rest.pop_front();
+        // A drained buffer is given back: most sockets are idle most of the time, and
+        // a small allocation per burst of several values costs less than keeping it.
+        if self.rest.is_empty() && self.rest.capacity() > 0 {
+            self.rest = VecDeque::new();
+        }
+        Some(value)
+    }
+}
+
 struct State<T> {
-    queue: VecDeque<T>,
+    queue: Slots<T>,
+    /// The latest value sent with [`Sender::replace_latest`], outside the bound and
+    /// overwritten by the next one (engine.io's volatile packets). Boxed: most sockets
+    /// never get one.
+    latest: Option<Box<T>>,
     /// Slots taken by [`Permit`]s not yet used.
     reserved: usize,
     rx_closed: bool,
     senders: usize,
     rx_waker: Option<Waker>,
+    /// Set by [`Sender::wake_receiver`], taken by [`Receiver::poll_recv_or_latest`].
+    woken: bool,
     /// Whether a [`Sender::send`] waits for room.
     send_waiting: bool,
 }
@@ -59,11 +105,13 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(capacity > 0, "queue capacity must be at least 1");
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            queue: VecDeque::new(),
+            queue: Slots::new(),
+            latest: None,
             reserved: 0,
             rx_closed: false,
             senders: 1,
             rx_waker: None,
+            woken: false,
             send_waiting: false,
         }),
         capacity,
@@ -139,10 +187,31 @@ impl<T> Sender<T> {
         self.shared.lock().rx_closed
     }
 
+    /// Keeps `value` as the latest value, replacing one not yet received, whether or
+    /// not the queue has room, and wakes the receiver. False if the receiver is closed.
+    pub(crate) fn replace_latest(&self, value: T) -> bool {
+        let mut state = self.shared.lock();
+        if state.rx_closed {
+            return false;
+        }
+        state.latest = Some(Box::new(value));
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
     /// Wakes the receiver's task without queuing anything, for a signal it checks when
-    /// woken (a volatile packet, the session's end).
+    /// woken (the session's end): [`Receiver::poll_recv_or_latest`] then answers
+    /// [`Next::Woken`] once, so the receiver checks it only when told to.
     pub(crate) fn wake_receiver(&self) {
-        let waker = self.shared.lock().rx_waker.take();
+        let waker = {
+            let mut state = self.shared.lock();
+            state.woken = true;
+            state.rx_waker.take()
+        };
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -241,6 +310,17 @@ pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
 }
 
+/// What [`Receiver::poll_recv_or_latest`] received.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next<T> {
+    /// A value sent through the queue.
+    Queued(T),
+    /// The value of [`Sender::replace_latest`].
+    Latest(T),
+    /// [`Sender::wake_receiver`] was called.
+    Woken,
+}
+
 /// The queue is empty ([`Receiver::try_recv`]).
 #[derive(Debug)]
 pub(crate) struct TryRecvError;
@@ -248,11 +328,6 @@ pub(crate) struct TryRecvError;
 impl<T> Receiver<T> {
     fn take(&self, state: &mut State<T>) -> Option<T> {
         let value = state.queue.pop_front()?;
-        // A drained queue gives its buffer back: most sockets are idle most of the
-        // time, and a small allocation per burst costs less than keeping it.
-        if state.queue.is_empty() {
-            state.queue = VecDeque::new();
-        }
         if state.send_waiting {
             state.send_waiting = false;
             self.shared.notify.notify_waiters();
@@ -261,12 +336,38 @@ impl<T> Receiver<T> {
     }
 
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match self.poll_next(cx, false) {
+            Poll::Ready(Some(Next::Queued(value) | Next::Latest(value))) => {
+                Poll::Ready(Some(value))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            // `Woken` is reported only with `latest`; the waker is registered otherwise.
+            Poll::Ready(Some(Next::Woken)) | Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Like [`Receiver::poll_recv`], but once the queue is empty the value of
+    /// [`Sender::replace_latest`] is received too, and a [`Sender::wake_receiver`]
+    /// since the last call is reported.
+    pub(crate) fn poll_recv_or_latest(&mut self, cx: &mut Context<'_>) -> Poll<Option<Next<T>>> {
+        self.poll_next(cx, true)
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>, latest: bool) -> Poll<Option<Next<T>>> {
         let mut state = self.shared.lock();
         if let Some(value) = self.take(&mut state) {
-            return Poll::Ready(Some(value));
+            return Poll::Ready(Some(Next::Queued(value)));
         }
         if state.rx_closed || state.senders == 0 {
             return Poll::Ready(None);
+        }
+        if latest {
+            if let Some(value) = state.latest.take() {
+                return Poll::Ready(Some(Next::Latest(*value)));
+            }
+            if std::mem::take(&mut state.woken) {
+                return Poll::Ready(Some(Next::Woken));
+            }
         }
         match &mut state.rx_waker {
             Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -296,7 +397,10 @@ impl<T> Drop for Receiver<T> {
         let queued = {
             let mut state = self.shared.lock();
             state.rx_closed = true;
-            std::mem::take(&mut state.queue)
+            (
+                std::mem::replace(&mut state.queue, Slots::new()),
+                state.latest.take(),
+            )
         };
         self.shared.notify.notify_waiters();
         drop(queued);
@@ -385,6 +489,35 @@ mod tests {
             .expect("the receiver was woken")
             .unwrap();
         assert!(rx.try_recv().is_err(), "nothing was queued");
+        // The wake-up is reported to `poll_recv_or_latest` once, then it waits again.
+        let next = poll_fn(|cx| Poll::Ready(rx.poll_recv_or_latest(cx))).await;
+        assert_eq!(next, Poll::Ready(Some(Next::Woken)));
+        let next = poll_fn(|cx| Poll::Ready(rx.poll_recv_or_latest(cx))).await;
+        assert_eq!(next, Poll::Pending);
+    }
+
+    #[tokio::test]
+    async fn the_latest_value_bypasses_the_bound_and_only_the_last_one_is_kept() {
+        let (tx, mut rx) = channel::<u32>(1);
+        tx.try_send(1).unwrap();
+        assert!(tx.replace_latest(10), "room or not");
+        assert!(tx.replace_latest(11));
+        let next = poll_fn(|cx| rx.poll_recv_or_latest(cx)).await;
+        assert_eq!(next, Some(Next::Queued(1)), "queued values first");
+        let next = poll_fn(|cx| rx.poll_recv_or_latest(cx)).await;
+        assert_eq!(next, Some(Next::Latest(11)), "then the last of the latest");
+        let waiting = tokio::spawn(async move {
+            let value = poll_fn(|cx| rx.poll_recv_or_latest(cx)).await;
+            (value, rx)
+        });
+        tokio::task::yield_now().await;
+        assert!(tx.replace_latest(12), "wakes the waiting receiver");
+        let (value, mut rx) = waiting.await.unwrap();
+        assert_eq!(value, Some(Next::Latest(12)));
+        tx.replace_latest(13);
+        assert!(rx.try_recv().is_err(), "plain receives never see it");
+        rx.close();
+        assert!(!tx.replace_latest(14), "refused once closed");
     }
 
     #[tokio::test]
@@ -416,6 +549,16 @@ mod tests {
             tx.try_send(i).unwrap();
         }
         while rx.try_recv().is_ok() {}
-        assert_eq!(rx.shared.lock().queue.capacity(), 0);
+        assert_eq!(rx.shared.lock().queue.rest.capacity(), 0);
+        // A value alone needs no buffer at all, and values keep their order.
+        tx.try_send(1).unwrap();
+        assert_eq!(rx.shared.lock().queue.rest.capacity(), 0);
+        tx.try_send(2).unwrap();
+        tx.try_send(3).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), 1);
+        tx.try_send(4).unwrap();
+        let order: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(order, [2, 3, 4]);
+        assert_eq!(rx.shared.lock().queue.rest.capacity(), 0);
     }
 }

@@ -75,7 +75,7 @@ use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
 use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
-use tokio::sync::{Mutex, mpsc::error::TrySendError, watch};
+use tokio::sync::{Mutex, mpsc::error::TrySendError};
 
 pub use engineioxide_core::Sid;
 use tokio_util::sync::CancellationToken;
@@ -112,6 +112,10 @@ impl From<&Error> for Option<DisconnectReason> {
         }
     }
 }
+
+/// Patched: a sending end of a socket's packet queue ([`Socket::packet_sender`]).
+#[derive(Debug)]
+pub struct PacketSender(queue::Sender<PacketBuf>);
 
 /// A permit to emit a message to the client.
 /// A permit holds a place in the internal channel to send one packet to the client.
@@ -157,20 +161,17 @@ impl Permit<'_> {
 
 #[derive(Debug)]
 pub(crate) struct InternalRx {
+    /// Buffered packets, then (patched) the latest volatile packets
+    /// ([`queue::Receiver::poll_recv_or_latest`]).
     pub buffered_rx: Receiver<PacketBuf>,
     pub peeked_packet: Option<PacketBuf>,
-    pub volatile_rx: watch::Receiver<Option<PacketBuf>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<PacketBuf>,
-        volatile_rx: watch::Receiver<Option<PacketBuf>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<PacketBuf>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
         }
     }
 }
@@ -217,11 +218,6 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: queue::Sender<PacketBuf>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
-    /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<PacketBuf>>,
-
     /// Internal channel to receive Pong [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) in the heartbeat job
     /// which is running in a separate task
     heartbeat_rx: Mutex<Receiver<()>>,
@@ -259,7 +255,6 @@ where
     ) -> Self {
         let (internal_tx, internal_rx) = queue::channel(config.max_buffer_size);
         let (heartbeat_tx, heartbeat_rx) = queue::channel(1);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -267,10 +262,8 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
-
-            volatile_tx,
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,
@@ -502,6 +495,28 @@ where
         }
     }
 
+    /// Patched: a sending end of this socket's packet queue, for a caller that sends to
+    /// many sockets in turn (socketioxide's broadcasts), to keep next to its own data and
+    /// pass to [`Socket::reserve_with`].
+    pub fn packet_sender(&self) -> PacketSender {
+        PacketSender(self.internal_tx.clone())
+    }
+
+    /// [`Socket::reserve`] through `tx`, a [`Socket::packet_sender`] of this socket. The
+    /// queue is reached without reading this socket first: when thousands of sockets take
+    /// turns, each read of another object is a cache miss, and a broadcast makes one per
+    /// socket. This socket is read only when the queue is full ([`Socket::on_full`]).
+    pub fn reserve_with<'a>(&self, tx: &'a PacketSender) -> Result<Permit<'a>, TrySendError<()>> {
+        match tx.0.try_reserve() {
+            Ok(permit) => Ok(Permit { inner: permit }),
+            Err(TrySendError::Full(())) => {
+                self.on_full();
+                Err(TrySendError::Full(()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Emits a message to the client.
     ///
     /// If the transport is in websocket mode, the message is directly sent as a text frame.
@@ -601,11 +616,12 @@ where
         self.send_volatile(packets)
     }
 
+    /// Patched: the volatile packets bypass the buffer in the packet queue's own
+    /// latest-value slot ([`queue::Sender::replace_latest`]), where upstream kept a
+    /// `watch` channel per socket (~0.5 KiB, and a second thing for the writer to wait on).
+    /// Only the latest volatile packets are retained; a later send overwrites them.
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        let sent = self.volatile_tx.send(Some(packets)).is_ok();
-        // Patched: the ws writer waits on the packet queue only (`transport::ws`).
-        self.internal_tx.wake_receiver();
-        sent
+        self.internal_tx.replace_latest(packets)
     }
 }
 
@@ -667,7 +683,6 @@ where
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = queue::channel(buffer_size);
         let (heartbeat_tx, heartbeat_rx) = queue::channel(1);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -675,10 +690,8 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
-
-            volatile_tx,
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,

@@ -14,6 +14,7 @@ use crate::{
     parser::Parser,
     socket::{DisconnectReason, Socket},
 };
+use rustc_hash::FxBuildHasher;
 use socketioxide_core::{
     Sid, Str, Uid, Value,
     adapter::{BroadcastIter, CoreLocalAdapter, RemoteSocketData, SocketEmitter},
@@ -32,7 +33,10 @@ pub struct Namespace<A: Adapter> {
     pub(crate) adapter: Arc<A>,
     parser: Parser,
     handler: BoxedConnectHandler<A>,
-    sockets: RwLock<HashMap<Sid, Arc<Socket<A>>>>,
+    /// Patched: hashed with FxHash, not SipHash. It is looked up once per socket of
+    /// every broadcast, and its keys are ids the server draws at random (never chosen by
+    /// a client), so there is nothing for a keyed hash to defend against.
+    sockets: RwLock<HashMap<Sid, Arc<Socket<A>>, FxBuildHasher>>,
     /// The ids of the sockets that are connecting to this namespace, but which are not yet
     /// in [`Self::sockets`] because their middlewares are still running.
     connecting: Mutex<HashSet<Sid>>,
@@ -111,7 +115,7 @@ impl<A: Adapter> Namespace<A> {
             path: path.clone(),
             handler,
             parser,
-            sockets: HashMap::new().into(),
+            sockets: HashMap::default().into(),
             connecting: HashSet::new().into(),
             adapter: Arc::new(A::new(
                 adapter_state,

@@ -306,6 +306,9 @@ pub struct Socket<A: Adapter = LocalAdapter> {
     #[cfg(feature = "extensions")]
     pub extensions: Extensions,
     esocket: Arc<engineioxide::Socket<SocketData<A>>>,
+    /// Patched: the engine.io socket's packet queue, reached from here without reading
+    /// the engine.io socket (one cache miss less per socket of a broadcast).
+    tx: engineioxide::socket::PacketSender,
 }
 
 impl<A: Adapter> Socket<A> {
@@ -328,6 +331,7 @@ impl<A: Adapter> Socket<A> {
             id: sid,
             #[cfg(feature = "extensions")]
             extensions: Extensions::new(),
+            tx: esocket.packet_sender(),
             esocket,
         }
     }
@@ -731,7 +735,7 @@ impl<A: Adapter> Socket<A> {
     }
 
     pub(crate) fn reserve(&self) -> Result<Permit<'_>, SocketError> {
-        match self.esocket.reserve() {
+        match self.esocket.reserve_with(&self.tx) {
             Ok(permit) => Ok(permit),
             Err(TrySendError::Full(_)) => Err(SocketError::InternalChannelFull),
             Err(TrySendError::Closed(_)) => Err(SocketError::Closed),

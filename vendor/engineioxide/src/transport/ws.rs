@@ -5,6 +5,7 @@
 //! and to handle upgrade from polling to ws
 
 use std::{
+    cell::RefCell,
     future::{Future, poll_fn},
     sync::Arc,
     task::Poll,
@@ -21,18 +22,19 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
-        self, Message,
+        self, Message, Utf8Bytes,
         handshake::derive_accept_key,
         protocol::{Role, WebSocketConfig},
     },
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    errors::Error, handler::EngineIoHandler, queue::Next, socket::InternalRx,
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -330,8 +332,8 @@ where
 ///
 /// The websocket stream is flushed only when the internal channel is drained
 ///
-/// Patched: one wait (a `poll_fn` over the packet queue, then the cancellation and the
-/// volatile slot, in `select!`'s order) and one write loop instead of `select!` and a
+/// Patched: one wait (a `poll_fn` over the packet queue and its volatile slot, then the
+/// cancellation) and one write loop instead of `select!` and a
 /// write per branch, which made this future, kept for the socket's life, 2 KiB.
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
@@ -349,42 +351,35 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        // Patched: only the queue registers this task's waker. A volatile packet and
-        // the session's end wake it through the queue too (`Sender::wake_receiver`),
-        // so they are checked on a wake-up rather than being two more futures
-        // registered again on every packet.
+        // Patched: one waker registration per wait, the queue's. A volatile packet
+        // comes through the queue's latest-value slot, and the session's end wakes the
+        // queue (`Sender::wake_receiver`): the cancellation (a lock) is checked only
+        // then, not on every wake-up, and no other future is registered per packet.
         let next = poll_fn(|cx| {
-            if let Poll::Ready(packets) = buffered_rx.poll_recv(cx) {
-                return Poll::Ready(packets.map(|p| (Some(p), true)));
+            loop {
+                return match buffered_rx.poll_recv_or_latest(cx) {
+                    Poll::Ready(Some(Next::Queued(packets))) => Poll::Ready(Some((packets, false))),
+                    Poll::Ready(Some(Next::Latest(packets))) => Poll::Ready(Some((packets, true))),
+                    Poll::Ready(Some(Next::Woken)) if !socket.cancellation_token.is_cancelled() => {
+                        continue;
+                    }
+                    Poll::Ready(Some(Next::Woken) | None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                };
             }
-            if socket.cancellation_token.is_cancelled() {
-                return Poll::Ready(None);
-            }
-            if volatile_rx.has_changed().unwrap_or(false) {
-                return Poll::Ready(Some((None, false)));
-            }
-            Poll::Pending
         })
         .await;
-        let (packets, drain) = match next {
-            None => break,
-            Some((Some(packets), drain)) => (packets, drain),
-            Some((None, drain)) => match volatile_rx.borrow_and_update().clone() {
-                Some(packets) => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    (packets, drain)
-                }
-                None => (PacketBuf::new(), drain),
-            },
+        let Some((packets, volatile)) = next else {
+            break;
         };
+        #[cfg(feature = "tracing")]
+        if volatile {
+            tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+        }
+        let drain = !volatile;
         // The packets, then (for buffered packets) whatever else is queued already.
         let mut packets = packets.into_iter();
         loop {
@@ -437,11 +432,38 @@ fn ws_message<D: Default + Send + Sync + 'static>(
         // In the case that the packet was not poll in time it will remain in the buffer and therefore
         // it should be discarded here
         Packet::Noop => None,
+        Packet::Message(msg) => Some(Message::Text(message_frame(msg))),
         packet => {
             let packet: String = packet.try_into().unwrap();
             Some(Message::Text(packet.into()))
         }
     }
+}
+
+/// The text frame `4<msg>` of a message packet.
+///
+/// Patched: a Socket.IO broadcast hands every socket of a room a clone of the same
+/// message bytes, and each socket's writer used to copy them into a new `String` behind
+/// the `4` prefix. The frame of the last message is kept per thread, so the writers of
+/// one broadcast share one frame (a reference count instead of an allocation and a copy
+/// per delivery). Holding the message keeps its bytes alive and unchanged, so a message
+/// at the same address and of the same length is the same message.
+fn message_frame(msg: Str) -> Utf8Bytes {
+    thread_local! {
+        static LAST_FRAME: RefCell<Option<(Str, Utf8Bytes)>> = const { RefCell::new(None) };
+    }
+    LAST_FRAME.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((source, frame)) = &*last
+            && source.as_bytes().as_ptr() == msg.as_bytes().as_ptr()
+            && source.len() == msg.len()
+        {
+            return frame.clone();
+        }
+        let frame = Utf8Bytes::from(String::from(Packet::Message(msg.clone())));
+        *last = Some((msg, frame.clone()));
+        frame
+    })
 }
 
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
@@ -600,6 +622,28 @@ mod tests {
         )
     }
 
+    #[test]
+    fn sockets_of_one_broadcast_share_its_frame() {
+        let msg = Str::from(String::from("2[\"chat\",{\"seq\":1}]"));
+        let first = message_frame(msg.clone());
+        let second = message_frame(msg.clone());
+        assert_eq!(first.as_str(), "42[\"chat\",{\"seq\":1}]");
+        assert_eq!(
+            first.as_ptr(),
+            second.as_ptr(),
+            "one frame for clones of one message"
+        );
+
+        // Equal text in other bytes is another message: framed again, and right.
+        let other = Str::from(String::from("2[\"chat\",{\"seq\":1}]"));
+        let third = message_frame(other.clone());
+        assert_eq!(third.as_str(), first.as_str());
+        assert_ne!(third.as_ptr(), first.as_ptr());
+        // A shorter slice of the same bytes is not the cached message either.
+        let prefix = other.slice(..3);
+        assert_eq!(message_frame(prefix).as_str(), "42[\"");
+    }
+
     /// A polling request can still hold the lock at the end of an upgrade.
     #[tokio::test]
     async fn writer_waits_for_the_lock_of_a_polling_request() {
@@ -620,6 +664,35 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(msg, Message::text("4hello"));
+    }
+
+    /// The session's end reaches a writer waiting on an empty queue (how
+    /// `EngineIo::close_session` ends it); a wake-up alone does not stop it.
+    #[tokio::test]
+    async fn a_waiting_writer_stops_with_the_session_and_only_then() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        socket.internal_tx.wake_receiver();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!writer.is_finished(), "woken without the session's end");
+        socket.emit("hello").unwrap();
+        let msg = tokio::time::timeout(TIMEOUT, client.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg, Message::text("4hello"));
+
+        socket.cancellation_token.cancel();
+        socket.internal_tx.wake_receiver();
+        tokio::time::timeout(TIMEOUT, writer)
+            .await
+            .expect("the writer should stop")
+            .unwrap();
     }
 
     #[tokio::test]
