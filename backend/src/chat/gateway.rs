@@ -227,7 +227,7 @@ async fn join_room(
     });
     let sid = s.id.to_string();
     if let Some(subs) = &rt.subs {
-        subs.join(&data.room, &session.id, &sid).await;
+        subs.join(&data.room, &session.id, &s).await;
         if !s.connected() {
             // Gone while joining: its disconnect handler may have run before the
             // join was counted.

@@ -29,6 +29,7 @@ use std::{
 use redis::{
     PushInfo, aio::MultiplexedConnection, cluster::ClusterClient, cluster_async::ClusterConnection,
 };
+use socketioxide::extract::SocketRef;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
@@ -47,8 +48,9 @@ const RESUBSCRIBE_BATCH: usize = 500;
 
 #[derive(Default)]
 struct Room {
-    /// Local sockets joined to the room.
-    members: HashSet<String>,
+    /// Local sockets joined to the room, by id. The relay hands items to them from
+    /// here ([`Subscriptions::with_route`]): no lookup of each socket by id.
+    members: HashMap<String, SocketRef>,
     /// Sessions whose items go to this room, oldest first.
     sessions: Vec<String>,
 }
@@ -171,16 +173,16 @@ impl Subscriptions {
         self.table.lock().expect("not poisoned")
     }
 
-    /// Socket `sid` joined `room` in `session`. Returns once the session's channel is
+    /// `socket` joined `room` in `session`. Returns once the session's channel is
     /// live (or Redis failed; the maintenance loop retries, and the client can `resume`).
-    pub async fn join(&self, room: &str, session: &str, sid: &str) {
+    pub async fn join(&self, room: &str, session: &str, socket: &SocketRef) {
         let dropped = {
             let mut t = self.table();
             t.rooms
                 .entry(room.to_owned())
                 .or_default()
                 .members
-                .insert(sid.to_owned());
+                .insert(socket.id.to_string(), socket.clone());
             t.add_session(room, session)
         };
         self.reconcile(&[session.to_owned()]).await;
@@ -225,12 +227,18 @@ impl Subscriptions {
         tokio::spawn(async move { this.reconcile(&released).await });
     }
 
-    /// The room a session's items go to, while this instance listens to it, and how
-    /// many local sockets it has.
-    pub fn route(&self, session: &str) -> Option<(String, usize)> {
+    /// Runs `f` on the room a session's items go to and its local sockets, while this
+    /// instance listens to the session; `None` otherwise. `f` runs under the table's
+    /// lock, so it must not wait (the relay hands packets to the sockets' queues).
+    pub fn with_route<R>(
+        &self,
+        session: &str,
+        f: impl FnOnce(&str, &mut dyn Iterator<Item = &SocketRef>) -> R,
+    ) -> Option<R> {
         let t = self.table();
         let room = t.sessions.get(session)?;
-        Some((room.clone(), t.members(room)))
+        let r = t.rooms.get(room)?;
+        Some(f(room, &mut r.members.values()))
     }
 
     /// How many local sockets joined `room`.

@@ -278,6 +278,11 @@ impl From<BroadcastError> for RemoteActionError {
     }
 }
 
+/// Patched: an event packet encoded once for many sockets of a namespace
+/// ([`Socket::encode_event`]); each socket gets a clone of the same bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedEvent(Value);
+
 /// The minimal number of pending acks before looking for the abandoned ones.
 const ACK_SWEEP_MIN: usize = 64;
 
@@ -515,6 +520,28 @@ impl<A: Adapter> Socket<A> {
 
         permit.send(Packet::event(ns, data), self.parser);
         Ok(())
+    }
+
+    /// Patched: `event` with `data` as a packet of this socket's namespace, encoded
+    /// once to be sent to many of its sockets with [`Socket::send_encoded`] (what a
+    /// broadcast does, without looking each socket up by id).
+    pub fn encode_event<T: ?Sized + Serialize>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<EncodedEvent, crate::ParserError> {
+        let data = self.parser.encode_value(data, Some(event))?;
+        let packet = Packet::event(self.ns.path.clone(), data);
+        Ok(EncodedEvent(self.parser.encode(packet)))
+    }
+
+    /// Patched: sends a packet from [`Socket::encode_event`] of a socket of the same
+    /// namespace and parser; errors as [`Socket::emit`].
+    pub fn send_encoded(&self, packet: &EncodedEvent) -> Result<(), SocketError> {
+        if !self.connected() {
+            return Err(SocketError::Closed);
+        }
+        self.send_raw(packet.0.clone())
     }
 
     #[doc = include_str!("../docs/operators/emit_with_ack.md")]
