@@ -53,6 +53,16 @@ ensure_python() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Whether GET <path> on 127.0.0.1:<port> answers 200 (bash only: no curl on a fresh machine).
+http_ok() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+        read -r -t 5 _ status _ <&3
+        [ "$status" = 200 ]
+    ) 2>/dev/null
+}
+
 wait_port() {
     local port=$1 what=$2
     for _ in $(seq 1 100); do
@@ -122,7 +132,17 @@ MOTO_VERSION="5.2.5"
 ensure_moto() {
     # An S3-compatible server for the storage integration tests: moto in server mode,
     # installed at a pinned version into a tools venv at the repository root.
-    if port_open "$MOTO_PORT"; then return 0; fi
+    if port_open "$MOTO_PORT"; then
+        # Reuse a server that answers; a moto_server left by an earlier run whose files
+        # are gone answers 500 to everything, so it is replaced.
+        if http_ok "$MOTO_PORT" /; then return 0; fi
+        local stale
+        stale=$(pgrep -f "moto_server .*-p $MOTO_PORT" || true)
+        [ -n "$stale" ] || die "port $MOTO_PORT is taken by something that is not a working S3 server"
+        log "replacing the moto_server on port $MOTO_PORT that does not answer"
+        kill $stale
+        for _ in $(seq 1 50); do port_open "$MOTO_PORT" || break; sleep 0.1; done
+    fi
     ensure_python
     local venv="$ROOT/.venv-tools"
     if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
