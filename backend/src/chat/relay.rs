@@ -297,12 +297,7 @@ fn deliver_item(room: &str, members: &mut dyn Iterator<Item = &SocketRef>, item:
             Err(_) => {}
         }
     }
-    if full > 0 {
-        slow_sockets_dropped(room, full);
-    }
-    if out > 0 {
-        metrics::relay_items_out(out);
-    }
+    record_sent(room, out, full);
 }
 
 /// Hands `data` to this instance's `members` sockets in `room` (but `except`, the
@@ -333,21 +328,27 @@ async fn send_to_room(
         Some(socket) => socket.to(room.to_owned()).emit(event, data).await,
         None => ns.to(room.to_owned()).emit(event, data).await,
     };
-    match sent {
-        Ok(()) => {}
-        Err(BroadcastError::Socket(errors)) => {
-            let full = errors
-                .iter()
-                .filter(|e| matches!(e, SocketError::InternalChannelFull))
-                .count() as u64;
-            if full > 0 {
-                slow_sockets_dropped(room, full);
-            }
+    let full = match sent {
+        Ok(()) => 0,
+        Err(BroadcastError::Socket(errors)) => errors
+            .iter()
+            .filter(|e| matches!(e, SocketError::InternalChannelFull))
+            .count() as u64,
+        Err(e) => {
+            tracing::warn!(room, error = %e, "chat relay: not sent");
+            0
         }
-        Err(e) => tracing::warn!(room, error = %e, "chat relay: not sent"),
+    };
+    record_sent(room, out as u64, full);
+}
+
+/// Counts what was handed to a room's sockets, and the sockets found not reading.
+fn record_sent(room: &str, out: u64, full: u64) {
+    if full > 0 {
+        slow_sockets_dropped(room, full);
     }
     if out > 0 {
-        metrics::relay_items_out(out as u64);
+        metrics::relay_items_out(out);
     }
 }
 

@@ -485,7 +485,16 @@ where
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
-        match self.internal_tx.try_reserve() {
+        self.permit(self.internal_tx.try_reserve())
+    }
+
+    /// A reservation of this socket's queue as a [`Permit`]; a full queue closes the
+    /// session ([`Socket::on_full`]).
+    fn permit<'a>(
+        &self,
+        reserved: Result<queue::Permit<'a, PacketBuf>, TrySendError<()>>,
+    ) -> Result<Permit<'a>, TrySendError<()>> {
+        match reserved {
             Ok(permit) => Ok(Permit { inner: permit }),
             Err(TrySendError::Full(())) => {
                 self.on_full();
@@ -507,14 +516,7 @@ where
     /// turns, each read of another object is a cache miss, and a broadcast makes one per
     /// socket. This socket is read only when the queue is full ([`Socket::on_full`]).
     pub fn reserve_with<'a>(&self, tx: &'a PacketSender) -> Result<Permit<'a>, TrySendError<()>> {
-        match tx.0.try_reserve() {
-            Ok(permit) => Ok(Permit { inner: permit }),
-            Err(TrySendError::Full(())) => {
-                self.on_full();
-                Err(TrySendError::Full(()))
-            }
-            Err(e) => Err(e),
-        }
+        self.permit(tx.0.try_reserve())
     }
 
     /// Emits a message to the client.
