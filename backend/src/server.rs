@@ -272,7 +272,7 @@ impl Activity {
     async fn watchdog(&self, cfg: &ServerConfig) -> &'static str {
         let first_answer_by = self.started + cfg.header_read_timeout + cfg.idle_timeout;
         let check = cfg.idle_timeout / IDLE_CHECKS;
-        let mut quiet_checks = 0;
+        let mut quiet = QuietChecks::default();
         loop {
             let mut wake = Instant::now() + check;
             if !self.answered.load(Ordering::Relaxed) {
@@ -282,15 +282,23 @@ impl Activity {
             if !self.answered.load(Ordering::Relaxed) && Instant::now() >= first_answer_by {
                 return "no answer started";
             }
-            if self.moved.swap(false, Ordering::Relaxed) {
-                quiet_checks = 0;
-            } else {
-                quiet_checks += 1;
-                if quiet_checks >= IDLE_CHECKS {
-                    return "idle";
-                }
+            if quiet.idle_after(self.moved.swap(false, Ordering::Relaxed)) {
+                return "idle";
             }
         }
+    }
+}
+
+/// Counts the watchdog's checks in a row that saw no byte move.
+#[derive(Default)]
+struct QuietChecks(u32);
+
+impl QuietChecks {
+    /// Records one check (`moved`: bytes moved since the last one); true once
+    /// [`IDLE_CHECKS`] checks in a row saw none.
+    fn idle_after(&mut self, moved: bool) -> bool {
+        self.0 = if moved { 0 } else { self.0 + 1 };
+        self.0 >= IDLE_CHECKS
     }
 }
 
@@ -382,50 +390,77 @@ impl Tracked {
 mod tests {
     use super::*;
 
-    /// Bytes every 300 ms for 3 s keep the connection; then it is closed an idle
-    /// timeout after its last byte, give or take one check.
-    #[tokio::test(start_paused = true)]
+    /// A byte seen at one check: the connection is closed at the [`IDLE_CHECKS`]th quiet
+    /// check after it, so between 1 and 1 + 1/IDLE_CHECKS idle timeouts after the byte.
+    #[test]
+    fn a_connection_is_idle_after_a_timeout_of_quiet_checks() {
+        let mut quiet = QuietChecks::default();
+        for _ in 0..10 {
+            assert!(!quiet.idle_after(true), "closed while bytes moved");
+            for _ in 1..IDLE_CHECKS {
+                assert!(!quiet.idle_after(false), "closed before an idle timeout");
+            }
+        }
+        assert!(!quiet.idle_after(true));
+        for _ in 1..IDLE_CHECKS {
+            assert!(!quiet.idle_after(false));
+        }
+        assert!(
+            quiet.idle_after(false),
+            "closed after IDLE_CHECKS quiet checks"
+        );
+    }
+
+    /// Bytes every 20 ms keep the connection; then it is closed no sooner than an idle
+    /// timeout after its last byte (real time, so only the lower bound is exact).
+    #[tokio::test]
     async fn the_watchdog_closes_a_connection_an_idle_timeout_after_its_last_byte() {
-        let limits = cfg(0, 0);
+        let limits = short();
         let activity = Activity::new();
         set_once(&activity.answered);
         let watchdog = activity.watchdog(&limits);
         tokio::pin!(watchdog);
-        for _ in 0..10 {
+        for _ in 0..20 {
             tokio::select! {
                 reason = &mut watchdog => panic!("closed while bytes moved: {reason}"),
-                _ = tokio::time::sleep(Duration::from_millis(300)) => set_once(&activity.moved),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => set_once(&activity.moved),
             }
         }
         let last_byte = Instant::now();
-        assert_eq!(watchdog.await, "idle");
-        let idle = last_byte.elapsed();
-        let timeout = limits.idle_timeout;
-        assert!(
-            idle >= timeout && idle <= timeout + timeout / IDLE_CHECKS,
-            "closed {idle:?} after the last byte"
-        );
+        let reason = tokio::time::timeout(Duration::from_secs(10), watchdog)
+            .await
+            .expect("an idle connection is closed");
+        assert_eq!(reason, "idle");
+        assert!(last_byte.elapsed() >= limits.idle_timeout);
     }
 
     /// Bytes that keep coming do not save a connection that never starts to answer.
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_watchdog_closes_a_connection_that_never_answers_on_time() {
-        let limits = cfg(0, 0);
+        let limits = short();
         let activity = Activity::new();
-        let started = Instant::now();
         let watchdog = activity.watchdog(&limits);
         tokio::pin!(watchdog);
-        let reason = loop {
-            tokio::select! {
-                reason = &mut watchdog => break reason,
-                _ = tokio::time::sleep(Duration::from_millis(100)) => set_once(&activity.moved),
+        let reason = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                tokio::select! {
+                    reason = &mut watchdog => break reason,
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => set_once(&activity.moved),
+                }
             }
-        };
+        })
+        .await
+        .expect("closed while bytes still move");
         assert_eq!(reason, "no answer started");
-        assert_eq!(
-            started.elapsed(),
-            limits.header_read_timeout + limits.idle_timeout
-        );
+        assert!(activity.started.elapsed() >= limits.header_read_timeout + limits.idle_timeout);
+    }
+
+    fn short() -> ServerConfig {
+        ServerConfig {
+            header_read_timeout: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(200),
+            ..cfg(0, 0)
+        }
     }
 
     fn cfg(total: usize, per_ip: usize) -> ServerConfig {

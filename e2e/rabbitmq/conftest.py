@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import api, clients, couple  # noqa: F401 - fixtures, bound to this stack
+from tests.conftest import api, clients, couple, own_backends_stopped  # noqa: F401 - fixtures, bound to this stack
 from tests.stack import Stack
 
 #: The broker of the run; scripts/amqp-e2e.sh gives each run a vhost of its own.

@@ -161,19 +161,13 @@ def test_a_task_published_before_any_worker_consumes_waits_on_the_queue(stack, c
     owner, _, page = couple
     queue = f"{stack.queue}-late-{uuid.uuid4().hex[:6]}"
     late = stack.start_backend("backend-late", AGENT_QUEUE=queue)
-    # Every instance's outbox may hand off any message: the regular ones wait until the
-    # late one has published this one onto its own queue.
-    regular = [stack.b1.proc.popen, stack.b2.proc.popen]
-    for p in regular:
-        p.send_signal(signal.SIGSTOP)
-    try:
+    # Every instance's outbox may hand off any message: the others wait until the late
+    # one has published this one onto its own queue.
+    with stack.only(late):
         c = clients(late.base, owner["token"]).connect()
         join(c, page)
         mid = ask(c, "When is the wedding?")
         _eventually(lambda: handoffs_accepted(late) >= 1, "confirmed by RabbitMQ with no consumer")
-    finally:
-        for p in regular:
-            p.send_signal(signal.SIGCONT)
     late_worker = _worker_on(stack, queue)
     try:
         done = c.wait_done(mid, timeout=60)
@@ -206,17 +200,11 @@ def test_a_queue_declared_with_other_arguments_is_used_as_it_is(stack, couple, c
         ch = conn.channel()
         ch.queue_declare(queue, durable=True, auto_delete=False, arguments={"x-max-priority": 5})
         odd = stack.start_backend("backend-odd", AGENT_QUEUE=queue)
-        regular = [stack.b1.proc.popen, stack.b2.proc.popen]
-        for p in regular:
-            p.send_signal(signal.SIGSTOP)
-        try:
+        with stack.only(odd):
             c = clients(odd.base, owner["token"]).connect()
             join(c, page)
             mid = ask(c, "When is the wedding?")
             _eventually(lambda: handoffs_accepted(odd) >= 1, "published onto the existing queue")
-        finally:
-            for p in regular:
-                p.send_signal(signal.SIGCONT)
         odd.proc.stop()
         msg = ch.basic_get(queue, no_ack=True)
         assert msg is not None, "the task is on the queue"

@@ -28,6 +28,15 @@ def stack():
             print(f"--- {p.name} (exit {p.popen.returncode}) ---\n{p.tail()}")
 
 
+@pytest.fixture(autouse=True)
+def own_backends_stopped(stack):
+    """Stops the instances a test started for itself when it ends, so that no later test
+    finds an instance it did not ask for (each one's outbox dispatcher takes any turn)."""
+    started_before = len(stack.backends)
+    yield
+    stack.stop_backends_after(started_before)
+
+
 @pytest.fixture
 def api(stack):
     return Api(stack.b1.base)

@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,6 +221,26 @@ class Stack:
         backend = Backend(name, base, proc, port)
         self.backends.append(backend)
         return backend
+
+    @contextmanager
+    def only(self, keep: Backend) -> Iterator[None]:
+        """Pauses (SIGSTOP) every other running backend for the block. Every instance's
+        outbox dispatcher may hand off any instance's message, so a test that needs
+        `keep` to make the hand-off must leave no other instance able to take it first."""
+        others = [b.proc.popen for b in self.backends if b is not keep and b.proc.popen.poll() is None]
+        for p in others:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for p in others:
+                p.send_signal(signal.SIGCONT)
+
+    def stop_backends_after(self, count: int) -> None:
+        """Stops the backends started after the first `count` (a test's own instances)."""
+        for b in self.backends[count:]:
+            b.proc.stop()
+        del self.backends[count:]
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):

@@ -2,7 +2,6 @@
 agent-manager API and Celery worker (offline model), Redis, and the database."""
 
 import json
-import signal
 import time
 import uuid
 
@@ -139,18 +138,12 @@ def test_celery_handoff_to_a_redis_broker_of_its_own(stack, couple, clients):
         AGENT_QUEUE=queue,
         AGENT_BROKER_URL=broker_url,
     )
-    regular = [stack.b1.proc.popen, stack.b2.proc.popen]
-    for p in regular:
-        p.send_signal(signal.SIGSTOP)  # every instance's outbox may hand off any message
     r = redis.Redis.from_url(REDIS_URL)
-    try:
+    with stack.only(b):
         c = clients(b.base, owner["token"]).connect()
         join(c, page)
         ask(c, "question")
         _eventually(lambda: r.llen(queue) >= 1, "pushed onto the broker's list")
-    finally:
-        for p in regular:
-            p.send_signal(signal.SIGCONT)
     b.proc.stop()
     envelope = json.loads(r.rpop(queue))
     assert envelope["headers"]["task"] == "agent.process_chat_message"
@@ -231,26 +224,20 @@ def _pending_question(stack, couple, clients):
     """A stored user message whose answer has not been written: it was handed off onto a
     Celery queue no worker reads, so it stays pending until its first-item deadline.
 
-    Every instance's outbox dispatcher may hand off any instance's message, so the two
-    regular instances are paused until the quiet one has handed this one off; otherwise
-    one of them could hand it to the real agent first."""
+    Every instance's outbox dispatcher may hand off any instance's message, so every
+    other instance is paused until the quiet one has handed this one off; otherwise one
+    of them could hand it to the real agent first."""
     owner, _, page = couple
     nobody = f"{stack.queue}-nobody-{uuid.uuid4().hex[:6]}"
     quiet = stack.start_backend(
         "backend-quiet", AGENT_HANDOFF="celery", AGENT_MANAGER_URL="", AGENT_QUEUE=nobody
     )
-    regular = [stack.b1.proc.popen, stack.b2.proc.popen]
-    for p in regular:
-        p.send_signal(signal.SIGSTOP)
-    try:
+    with stack.only(quiet):
         c = clients(quiet.base, owner["token"]).connect()
         info = join(c, page)
         mid = ask(c, "question")
         r = redis.Redis.from_url(REDIS_URL)
         _eventually(lambda: r.llen(nobody) >= 1, "handed off to the unread queue")
-    finally:
-        for p in regular:
-            p.send_signal(signal.SIGCONT)
     quiet.proc.stop()
     return owner, info["session_id"], mid
 
