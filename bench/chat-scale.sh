@@ -14,12 +14,16 @@
 #   bench/chat-scale.sh                         # 2,000 clients, 400 rooms, 2,000 items/s, 4 instances
 #   PROFILE=debug CLIENTS=800 ROOMS=160 PUBLISH_RATE=800 bench/chat-scale.sh
 #   BACKEND_BIN=/path/to/older/backend bench/chat-scale.sh   # the same run on another build
+#   INSTANCE_CPUS=0.5 bench/chat-scale.sh       # each of the N instances limited to 0.5 CPU
 #   INSTANCE_WORKERS=1 bench/chat-scale.sh      # each of the N instances gets 1 runtime worker
 #
-# By default every backend starts one tokio worker thread per core, so N instances on
-# this machine's cores run N times as many workers as there are cores; INSTANCE_WORKERS
-# sets TOKIO_WORKER_THREADS for the N instances (as an operator would give each instance
-# its share of the cores). The single instance always gets the default.
+# By default every backend starts one tokio worker thread per core it sees, so N
+# instances on this machine's cores run N times as many workers as there are cores.
+# INSTANCE_CPUS puts each of the N instances in a cgroup with that CPU quota, as a
+# container's CPU limit (compose `cpus:`, a Kubernetes CPU limit) does; the backend's
+# defaults then size its runtime from the quota (needs a writable cgroup file system,
+# v1 or v2: root). INSTANCE_WORKERS sets TOKIO_WORKER_THREADS for the N instances
+# instead. The single instance always runs unlimited, with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +33,7 @@ PUBLISH_RATE=${PUBLISH_RATE:-2000}
 DURATION=${DURATION:-20}
 INSTANCES=${INSTANCES:-4}
 INSTANCE_WORKERS=${INSTANCE_WORKERS:-}
+INSTANCE_CPUS=${INSTANCE_CPUS:-}
 PROFILE=${PROFILE:-release}
 BASE_PORT=${BASE_PORT:-18180}
 REDIS_PORT=${REDIS_PORT:-16491}
@@ -51,11 +56,41 @@ bin="$TARGET/$PROFILE"
 # BACKEND_BIN: another backend binary to measure (e.g. one built before a change).
 backend_bin=${BACKEND_BIN:-$bin/backend}
 
+# The cgroup directory under which each limited instance gets its own (v2, else v1's cpu
+# hierarchy), and how a quota is written there.
+cgroups=()
+if [ -n "$INSTANCE_CPUS" ]; then
+  if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    cg_base=/sys/fs/cgroup
+    echo +cpu >"$cg_base/cgroup.subtree_control" 2>/dev/null || true
+  elif [ -w /sys/fs/cgroup/cpu ]; then
+    cg_base=/sys/fs/cgroup/cpu
+  else
+    echo "INSTANCE_CPUS needs a writable cgroup file system with the cpu controller (run as root)" >&2
+    exit 1
+  fi
+  quota_us=$(awk -v c="$INSTANCE_CPUS" 'BEGIN {printf "%d", c * 100000}')
+fi
+
+# A cgroup limited to INSTANCE_CPUS for instance `i`; prints its directory.
+limited_cgroup() {
+  local dir="$cg_base/mocheong-bench-$$-$1"
+  mkdir "$dir"
+  if [ -e "$dir/cpu.max" ]; then
+    echo "$quota_us 100000" >"$dir/cpu.max"
+  else
+    echo 100000 >"$dir/cpu.cfs_period_us"
+    echo "$quota_us" >"$dir/cpu.cfs_quota_us"
+  fi
+  echo "$dir"
+}
+
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for dir in "${cgroups[@]}"; do rmdir "$dir" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,10 +99,12 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)
 
-start_backend() {  # index → prints the pid
-  local i=$1 port=$((BASE_PORT + $1)) agent=$((BASE_PORT + 100 + $1)) workers=()
+start_backend() {  # index, cgroup directory or "" → prints the pid
+  local i=$1 port=$((BASE_PORT + $1)) agent=$((BASE_PORT + 100 + $1)) workers=() limit=()
   [ "$i" -gt 0 ] && [ -n "$INSTANCE_WORKERS" ] && workers=(TOKIO_WORKER_THREADS="$INSTANCE_WORKERS")
-  env "${workers[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" SERVER_ID="bench-$i" \
+  # Joins the cgroup before exec, so the backend starts inside its limit (same pid).
+  [ -n "$2" ] && limit=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$2")
+  "${limit[@]}" env "${workers[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" SERVER_ID="bench-$i" \
     BIND_ADDR="127.0.0.1:$port" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
     AGENT_MANAGER_URL="http://127.0.0.1:$agent" \
     JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
@@ -104,7 +141,7 @@ cpu_per_sec() {
 }
 
 echo "== one instance: $CLIENTS clients, $ROOMS rooms, $PUBLISH_RATE items/s =="
-pid0=$(start_backend 0)
+pid0=$(start_backend 0 "")
 pids+=("$pid0")
 wait_live 0
 load single 0 "$pid0" "$CLIENTS" "$ROOMS" "$PUBLISH_RATE" || { cat "$work/load-single-0.txt"; exit 1; }
@@ -115,8 +152,14 @@ kill "$pid0"; wait "$pid0" 2>/dev/null || true
 
 echo "== $INSTANCES instances, the same total traffic spread over them =="
 run_pids=()
+[ -n "$INSTANCE_CPUS" ] && echo "each limited to $INSTANCE_CPUS CPU (cgroup quota)"
 for i in $(seq 1 "$INSTANCES"); do
-  p=$(start_backend "$i")
+  cg=
+  if [ -n "$INSTANCE_CPUS" ]; then
+    cg=$(limited_cgroup "$i")
+    cgroups+=("$cg")
+  fi
+  p=$(start_backend "$i" "$cg")
   pids+=("$p")
   run_pids+=("$p")
 done

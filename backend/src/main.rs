@@ -111,6 +111,9 @@ fn log_summary(cfg: &Config) {
         payments = cfg.portone.is_some(),
         metrics = cfg.metrics_token.is_some(),
         server_id = %cfg.server_id,
+        // From TOKIO_WORKER_THREADS, else the cores this process may use (a container's
+        // CPU limit counts): docs/operations.md "Scale out".
+        runtime_workers = tokio::runtime::Handle::current().metrics().num_workers(),
         "starting"
     );
     tracing::debug!(config = ?cfg, "configuration");

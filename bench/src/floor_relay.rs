@@ -52,6 +52,10 @@ async fn main() -> anyhow::Result<()> {
     let ids = AtomicU64::new(0);
     loop {
         let (tcp, _) = listener.accept().await?;
+        // As the backend and Node's `ws` do: each frame goes out when written. With
+        // Nagle's algorithm the kernel would hold a frame back while an earlier one is
+        // unacknowledged and coalesce them, which a token-by-token stream cannot wait for.
+        tcp.set_nodelay(true)?;
         let id = ids.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(serve_socket(tcp, id, Arc::clone(&rooms)));
     }
