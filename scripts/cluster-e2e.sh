@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The chat end to end against a real Redis Cluster: three masters started here on free
-# ports (`redis-server --cluster-enabled yes` + `redis-cli --cluster create`), plus one
+# The chat end to end against a real Redis Cluster: three masters with a replica each,
+# started here on free ports (`redis-server --cluster-enabled yes` + `redis-cli --cluster create`), plus one
 # single redis-server as the Celery broker (Celery's Redis transport cannot use a
 # Cluster). Two backend binaries (REDIS_MODE=cluster), the agent-manager API and worker
 # (AGENT_REDIS_MODE=cluster), and a subset of e2e/tests: a turn answered across two
-# instances, stop, resume, per-room subscriptions. SQLite; about a minute.
+# instances, stop, resume, per-room subscriptions, a master failing over. SQLite; about a
+# minute.
 # Extra arguments go to pytest.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -16,7 +17,7 @@ dir="$(mktemp -d -t mocheong-cluster-XXXXXX)"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do { wait "$pid"; } 2>/dev/null || true; done
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -51,15 +52,19 @@ start_redis() {  # port, extra args...
     wait_port "$port" "redis-server $port"
 }
 
+# Three masters and a replica each; a master that stops answering for the node timeout
+# is replaced by its replica (the failover test kills one).
 nodes=()
-for _ in 1 2 3; do
+for _ in 1 2 3 4 5 6; do
     port="$(free_cluster_port)"
+    # A replica syncs at once (no diskless-sync delay): one that never synced cannot
+    # take over.
     start_redis "$port" --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
-        --cluster-node-timeout 5000
+        --cluster-node-timeout 2000 --repl-diskless-sync-delay 0
     nodes+=("127.0.0.1:$port")
 done
-log "creating a Redis Cluster of three masters: ${nodes[*]}"
-redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" \
+log "creating a Redis Cluster of three masters with a replica each: ${nodes[*]}"
+redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" \
     || { cat "$dir/create.log"; die "redis-cli --cluster create failed"; }
 for node in "${nodes[@]}"; do
     for _ in $(seq 1 100); do
@@ -69,15 +74,25 @@ for node in "${nodes[@]}"; do
     redis-cli -h 127.0.0.1 -p "${node#*:}" cluster info | grep -q '^cluster_state:ok' \
         || die "cluster not ok on $node"
 done
+replicas_in_sync() {
+    local n=0
+    for node in "${nodes[@]}"; do
+        redis-cli -h 127.0.0.1 -p "${node#*:}" info replication | grep -q '^master_link_status:up' && n=$((n + 1))
+    done
+    [ "$n" -eq 3 ]
+}
+for _ in $(seq 1 100); do replicas_in_sync && break; sleep 0.1; done
+replicas_in_sync || die "the replicas did not sync with their masters"
 broker_port="$(free_port)"
 start_redis "$broker_port"
 
 seeds="$(printf 'redis://%s,' "${nodes[@]}")"
 log "chat end to end on the Redis Cluster"
-E2E_REDIS_MODE=cluster TEST_REDIS_URL="${seeds%,}" E2E_BROKER_URL="redis://127.0.0.1:$broker_port/0" \
-    env -u TEST_DATABASE_URL scripts/e2e.sh \
+# The failover test last: the master it kills stays down.
+E2E_REDIS_MODE=cluster E2E_CLUSTER_REPLICAS=1 TEST_REDIS_URL="${seeds%,}" \
+    E2E_BROKER_URL="redis://127.0.0.1:$broker_port/0" env -u TEST_DATABASE_URL scripts/e2e.sh \
     "tests/test_chat.py::test_two_instances_see_everything_of_their_room" \
     "tests/test_chat.py::test_stop_mid_answer_keeps_the_partial_text" \
     "tests/test_chat.py::test_resume_after_a_dropped_connection_misses_nothing" \
     "tests/test_chat.py::test_presence_and_read_receipts" \
-    tests/test_chat_rooms.py "$@"
+    tests/test_chat_rooms.py tests/test_cluster_failover.py "$@"

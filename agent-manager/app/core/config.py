@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     task_max_retries: int = 3
     retry_backoff_seconds: float = 2.0
     retry_backoff_max_seconds: float = 30.0
+    publish_retry_seconds: float = Field(
+        default=20.0,
+        description=(
+            "How long one item's publish is retried while Redis cannot be reached (a "
+            "restart, a Cluster master failing over to its replica) before the answer "
+            "fails; the backend's idle bound (30 s) ends the turn in any case."
+        ),
+    )
 
     # --- Key names / retention ------------------------------------------------------------
     completion_stream: str = "chat:completions"

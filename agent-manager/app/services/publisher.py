@@ -26,6 +26,17 @@ _INTERRUPTED = {
 logger = logging.getLogger(__name__)
 
 
+#: Redis errors a publish is tried again after: the server (or the Cluster node owning the
+#: turn's slot) cannot be reached, or a Cluster is failing the node over to its replica.
+_UNREACHABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
+
+
 class TurnClosed(Exception):  # noqa: N818 - a state, not a failure of ours
     """The turn takes no more items: the backend failed it (its deadline passed), or the seq
     was already used by an earlier attempt."""
@@ -184,26 +195,27 @@ class RedisPublisher:
         ]
         if not cluster:
             script_keys.append(s.completion_stream)
-        outcome = self._script(
-            keys=script_keys,
-            args=[
-                self.seq,
-                payload,
-                "1" if final else "0",
-                s.stream_maxlen,
-                s.stream_ttl_seconds,
-                s.completion_stream_maxlen,
-                self.message_id,
-                self.session_id,
-                self.page_id or "",
-                self.user_id or "",
-                item_type,
-                s.stream_ttl_seconds,
-                "SPUBLISH" if cluster else "PUBLISH",
-            ],
-        )
+        args = [
+            self.seq,
+            payload,
+            "1" if final else "0",
+            s.stream_maxlen,
+            s.stream_ttl_seconds,
+            s.completion_stream_maxlen,
+            self.message_id,
+            self.session_id,
+            self.page_id or "",
+            self.user_id or "",
+            item_type,
+            s.stream_ttl_seconds,
+            "SPUBLISH" if cluster else "PUBLISH",
+        ]
+        outcome, retried = self._while_reachable(lambda: self._script(keys=script_keys, args=args))
+        if outcome == -2 and retried and self._already_sent(item):
+            # The attempt whose answer was lost had gone through.
+            outcome = 1
         if outcome == 1 and final and cluster:
-            self._append_completion(payload, item_type)
+            self._while_reachable(lambda: self._append_completion(payload, item_type))
         if outcome != 1:
             # -1: the backend failed the turn; -2: the seq went out already.
             self.closed = True
@@ -214,6 +226,40 @@ class RedisPublisher:
         if final:
             self.finished = True
         return item
+
+    def _while_reachable(self, call: Any) -> tuple[Any, bool]:
+        """``call()``, tried again while Redis cannot be reached, for up to
+        ``publish_retry_seconds``; returns its result and whether it was tried again. The
+        script refuses a seq it already took, so a call that went through before its answer
+        was lost is never applied twice."""
+        deadline = time.monotonic() + self.settings.publish_retry_seconds
+        pause, retried = 0.1, False
+        while True:
+            try:
+                return call(), retried
+            except _UNREACHABLE as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                if not retried:
+                    logger.warning(
+                        "Redis unreachable publishing %s seq %d (%s); retrying for up to %.0fs",
+                        self.message_id,
+                        self.seq,
+                        exc,
+                        self.settings.publish_retry_seconds,
+                    )
+                retried = True
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+    def _already_sent(self, item: dict[str, Any]) -> bool:
+        """Whether the session stream holds ``item`` under its seq (a retried publish whose
+        first attempt went through)."""
+        sent = previous_items(
+            self.client, self.session_id, self.message_id, self.settings.redis_cluster
+        )
+        same = next((i for i in sent if i["seq"] == self.seq), None)
+        return same is not None and all(same.get(k) == item.get(k) for k in _SAME_FIELDS)
 
     def _append_completion(self, payload: str, item_type: str) -> None:
         """The completion entry, after the item's script (Cluster: another slot). Lost if the

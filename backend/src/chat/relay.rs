@@ -135,6 +135,13 @@ pub fn spawn(
                     }
                 }
                 PushKind::Disconnection => subs.connection_lost(),
+                PushKind::Unsubscribe | PushKind::SUnsubscribe => {
+                    if let Some(RedisValue::BulkString(channel)) = push.data.first()
+                        && let Ok(channel) = std::str::from_utf8(channel)
+                    {
+                        subs.unsubscribed(channel);
+                    }
+                }
                 _ => {}
             }
         }

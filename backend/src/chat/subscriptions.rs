@@ -19,10 +19,20 @@
 //!
 //! A maintenance loop pings the connection, replaces it when it is lost, subscribes
 //! every wanted channel again on the new one and retries channels that failed.
+//!
+//! On a Redis Cluster each channel lives on the node that owns its slot. When a node
+//! is lost (its master failed, and its replica takes over after the node timeout) or
+//! Redis drops a sharded subscription (its slot moved), the link stays up for the
+//! other nodes' channels, and every wanted channel is subscribed again: the ones of
+//! the failed node are refused until the Cluster has promoted its replica, and are
+//! retried every [`MAINTAIN_EVERY`] until then.
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -33,7 +43,7 @@ use socketioxide::extract::SocketRef;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
-use super::store::session_channel;
+use super::store::{session_channel, session_of_channel};
 use crate::metrics;
 
 /// Bound for connecting and for each command on the link.
@@ -95,30 +105,64 @@ enum Conn {
     Cluster(ClusterConnection),
 }
 
-impl Conn {
-    async fn subscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
-        match self {
-            Conn::Single(c) => c.subscribe(channels).await,
-            // One command per channel: a sharded (un)subscribe names one slot.
-            Conn::Cluster(c) => {
-                let each = channels.iter().map(|ch| {
-                    let mut c = c.clone();
-                    async move { c.ssubscribe(ch).await }
-                });
-                futures::future::try_join_all(each).await.map(|_| ())
-            }
-        }
-    }
+/// Channels of one (un)subscribe that a Cluster node did not confirm (by index, rising),
+/// and why the first of them was refused.
+#[derive(Default)]
+struct Refused {
+    channels: Vec<usize>,
+    first_error: String,
+}
 
-    async fn unsubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+impl Conn {
+    /// SUBSCRIBE (`on`) or UNSUBSCRIBE `channels`, each bounded by [`REDIS_TIMEOUT`].
+    /// On a single server it is one command: an error means the connection failed. On
+    /// a Cluster it is one command per channel (a sharded (un)subscribe names one slot,
+    /// so one node): a node that cannot be reached refuses its channels, the others'
+    /// go through.
+    async fn send(&mut self, channels: &[String], on: bool) -> Result<Refused, String> {
         match self {
-            Conn::Single(c) => c.unsubscribe(channels).await,
+            Conn::Single(c) => {
+                let sent = if on {
+                    tokio::time::timeout(REDIS_TIMEOUT, c.subscribe(channels)).await
+                } else {
+                    tokio::time::timeout(REDIS_TIMEOUT, c.unsubscribe(channels)).await
+                };
+                match sent {
+                    Ok(Ok(())) => Ok(Refused::default()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("timed out".into()),
+                }
+            }
             Conn::Cluster(c) => {
                 let each = channels.iter().map(|ch| {
                     let mut c = c.clone();
-                    async move { c.sunsubscribe(ch).await }
+                    async move {
+                        let sent = if on {
+                            tokio::time::timeout(REDIS_TIMEOUT, c.ssubscribe(ch)).await
+                        } else {
+                            tokio::time::timeout(REDIS_TIMEOUT, c.sunsubscribe(ch)).await
+                        };
+                        match sent {
+                            Ok(Ok(())) => None,
+                            Ok(Err(e)) => Some(e.to_string()),
+                            Err(_) => Some("timed out".into()),
+                        }
+                    }
                 });
-                futures::future::try_join_all(each).await.map(|_| ())
+                let mut refused = Refused::default();
+                for (i, error) in futures::future::join_all(each)
+                    .await
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(e) = error {
+                        if refused.channels.is_empty() {
+                            refused.first_error = e;
+                        }
+                        refused.channels.push(i);
+                    }
+                }
+                Ok(refused)
             }
         }
     }
@@ -156,6 +200,10 @@ pub struct Subscriptions {
     pushes: UnboundedSender<PushInfo>,
     /// Asks the maintenance loop to check the link now (the relay saw a disconnection).
     check: Notify,
+    /// A connection reported it was lost: every wanted channel is subscribed again.
+    resubscribe: AtomicBool,
+    /// Sessions whose channel Redis dropped while they were wanted (a Cluster slot moved).
+    dropped: Mutex<Vec<String>>,
 }
 
 impl Subscriptions {
@@ -166,6 +214,8 @@ impl Subscriptions {
             source,
             pushes,
             check: Notify::new(),
+            resubscribe: AtomicBool::new(false),
+            dropped: Mutex::default(),
         })
     }
 
@@ -246,9 +296,27 @@ impl Subscriptions {
         self.table().members(room)
     }
 
-    /// Called by the relay when the connection reported it was lost.
+    /// Called by the relay when a connection reported it was lost (on a Cluster: the
+    /// connection to one node).
     pub fn connection_lost(&self) {
+        self.resubscribe.store(true, Ordering::Relaxed);
         self.check.notify_one();
+    }
+
+    /// Called by the relay when Redis reports `channel` unsubscribed: the answer to an
+    /// unsubscribe of ours, or on a Cluster a slot that moved to another node, which
+    /// drops its subscribers. A channel still wanted is subscribed again.
+    pub fn unsubscribed(&self, channel: &str) {
+        let Some(session) = session_of_channel(channel) else {
+            return;
+        };
+        if self.table().sessions.contains_key(session) {
+            self.dropped
+                .lock()
+                .expect("not poisoned")
+                .push(session.to_owned());
+            self.check.notify_one();
+        }
     }
 
     /// Brings the link in line with the table for `sessions` (for every wanted
@@ -289,39 +357,37 @@ impl Subscriptions {
         }
     }
 
-    /// SUBSCRIBE (`on`) or UNSUBSCRIBE `sessions`' channels; a failure drops the
-    /// connection (the maintenance loop makes a new one and subscribes again).
+    /// SUBSCRIBE (`on`) or UNSUBSCRIBE `sessions`' channels. A failed connection is
+    /// dropped (the maintenance loop makes a new one and subscribes again); channels a
+    /// Cluster node refused stay as they were, and the maintenance loop retries them.
     async fn send(&self, link: &mut Link, sessions: &[String], on: bool) {
         let Some(conn) = link.conn.as_mut() else {
             return;
         };
         let channels: Vec<String> = sessions.iter().map(|s| session_channel(s)).collect();
-        let sent = if on {
-            tokio::time::timeout(REDIS_TIMEOUT, conn.subscribe(&channels)).await
-        } else {
-            tokio::time::timeout(REDIS_TIMEOUT, conn.unsubscribe(&channels)).await
-        };
-        match sent {
-            Ok(Ok(())) => {
-                for s in sessions {
+        match conn.send(&channels, on).await {
+            Ok(refused) => {
+                for (i, s) in sessions.iter().enumerate() {
+                    if refused.channels.binary_search(&i).is_ok() {
+                        continue;
+                    }
                     if on {
                         link.live.insert(s.clone());
                     } else {
                         link.live.remove(s);
                     }
                 }
+                if !refused.channels.is_empty() {
+                    tracing::warn!(
+                        error = %refused.first_error,
+                        channels = refused.channels.len(),
+                        subscribe = on,
+                        "chat relay: Redis Cluster nodes refused some channels (a node failing over?); retrying"
+                    );
+                }
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error = %e, channels = channels.len(), subscribe = on, "chat relay: (un)subscribe failed; reconnecting");
-                lose(link);
-                self.check.notify_one();
-            }
-            Err(_) => {
-                tracing::warn!(
-                    channels = channels.len(),
-                    subscribe = on,
-                    "chat relay: (un)subscribe timed out; reconnecting"
-                );
                 lose(link);
                 self.check.notify_one();
             }
@@ -345,10 +411,19 @@ impl Subscriptions {
         }
     }
 
-    /// One maintenance pass: PING the connection (a silent one is replaced), then
-    /// bring every channel in line with the table.
+    /// One maintenance pass: forget what a lost connection or Redis took away, PING the
+    /// connection (a silent one is replaced), then bring every channel in line with the
+    /// table.
     async fn maintain_once(&self) {
         let mut link = self.link.lock().await;
+        if self.resubscribe.swap(false, Ordering::Relaxed) {
+            // Which channels the lost connection held is not known (on a Cluster, those
+            // of one node): all are subscribed again, which is harmless for the others.
+            link.live.clear();
+        }
+        for session in std::mem::take(&mut *self.dropped.lock().expect("not poisoned")) {
+            link.live.remove(&session);
+        }
         if let Some(conn) = link.conn.as_mut()
             && !matches!(
                 tokio::time::timeout(REDIS_TIMEOUT, conn.ping()).await,
