@@ -19,6 +19,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "Rust tests on SQLite"
 cargo test --workspace --locked
 
+scripts/vendor-tests.sh  # the patched engine.io/socket.io crates' own tests (~2 min cold)
+
 scripts/openapi-check.sh  # OpenAPI validity and generated TypeScript types (~30 s)
 
 log "Rust tests on PostgreSQL"
