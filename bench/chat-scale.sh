@@ -62,6 +62,7 @@ cgroups=()
 if [ -n "$INSTANCE_CPUS" ]; then
   if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
     cg_base=/sys/fs/cgroup
+    # Inside a container this may be refused; limited_cgroup then finds no cpu.max.
     echo +cpu >"$cg_base/cgroup.subtree_control" 2>/dev/null || true
   elif [ -w /sys/fs/cgroup/cpu ]; then
     cg_base=/sys/fs/cgroup/cpu
@@ -72,16 +73,22 @@ if [ -n "$INSTANCE_CPUS" ]; then
   quota_us=$(awk -v c="$INSTANCE_CPUS" 'BEGIN {printf "%d", c * 100000}')
 fi
 
-# A cgroup limited to INSTANCE_CPUS for instance `i`; prints its directory.
+# A cgroup limited to INSTANCE_CPUS for instance `i`; prints its directory. Fails the
+# run (rather than measure an unlimited instance as a limited one) when the quota
+# cannot be set.
 limited_cgroup() {
   local dir="$cg_base/mocheong-bench-$$-$1"
   mkdir "$dir"
   if [ -e "$dir/cpu.max" ]; then
     echo "$quota_us 100000" >"$dir/cpu.max"
-  else
+    grep -q "^$quota_us 100000" "$dir/cpu.max"
+  elif [ -e "$dir/cpu.cfs_quota_us" ]; then
     echo 100000 >"$dir/cpu.cfs_period_us"
     echo "$quota_us" >"$dir/cpu.cfs_quota_us"
-  fi
+    [ "$(cat "$dir/cpu.cfs_quota_us")" = "$quota_us" ]
+  else
+    false
+  fi || { echo "cannot set a CPU quota in $dir" >&2; rmdir "$dir"; return 1; }
   echo "$dir"
 }
 
@@ -90,6 +97,10 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The backends were started in command substitutions: not this shell's children.
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
   for dir in "${cgroups[@]}"; do rmdir "$dir" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -156,7 +167,7 @@ run_pids=()
 for i in $(seq 1 "$INSTANCES"); do
   cg=
   if [ -n "$INSTANCE_CPUS" ]; then
-    cg=$(limited_cgroup "$i")
+    cg=$(limited_cgroup "$i") || exit 1
     cgroups+=("$cg")
   fi
   p=$(start_backend "$i" "$cg")

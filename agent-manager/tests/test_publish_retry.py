@@ -9,7 +9,7 @@ import redis
 
 from app.core.config import get_settings
 from app.schemas import ChatRequest
-from app.services.publisher import RedisPublisher
+from app.services.publisher import RedisPublisher, TurnClosed
 
 from .conftest import chat_body, stream_items
 from .samples import EN_CONTEXT
@@ -42,6 +42,19 @@ def _publisher(redis_client, retry_seconds=5.0, **unreachable):
     return publisher, body["session_id"]
 
 
+def _another_attempt(redis_client, publisher) -> RedisPublisher:
+    """A second publisher of the same message (an attempt that went through unseen)."""
+    request = ChatRequest.model_validate(
+        chat_body(
+            "When is the wedding?",
+            EN_CONTEXT,
+            session_id=publisher.session_id,
+            message_id=publisher.message_id,
+        )
+    )
+    return RedisPublisher(redis_client, publisher.settings, request)
+
+
 def test_an_item_is_published_once_redis_answers_again(redis_client):
     publisher, session_id = _publisher(redis_client, before=3)
     publisher.text_delta("Hello")
@@ -62,6 +75,26 @@ def test_a_publish_whose_answer_was_lost_is_not_sent_twice_nor_taken_for_a_close
     items = stream_items(redis_client, session_id)
     assert [(i["seq"], i["type"]) for i in items] == [(0, "text-delta"), (1, "done")]
     assert publisher.finished and not publisher.closed
+
+
+def test_an_item_the_client_resent_after_a_lost_reply_counts_as_sent(redis_client):
+    """The Redis client itself sends a command again after a connection error: the script
+    then finds the seq taken by the same item."""
+    publisher, session_id = _publisher(redis_client)
+    _another_attempt(redis_client, publisher).text_delta(
+        "Hello"
+    )  # the attempt whose reply was lost
+    publisher.text_delta("Hello")
+    assert not publisher.closed and publisher.seq == 1
+    assert len(stream_items(redis_client, session_id)) == 1
+
+
+def test_another_item_under_the_seq_closes_the_turn(redis_client):
+    publisher, session_id = _publisher(redis_client)
+    _another_attempt(redis_client, publisher).text_delta("Something else")
+    with pytest.raises(TurnClosed):
+        publisher.text_delta("Hello")
+    assert [i["content"] for i in stream_items(redis_client, session_id)] == ["Something else"]
 
 
 def test_an_outage_longer_than_the_retry_window_fails_the_publish(redis_client):

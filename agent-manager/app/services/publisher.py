@@ -33,7 +33,8 @@ _UNREACHABLE = (
     redis.TimeoutError,
     redis.exceptions.ClusterError,
     redis.exceptions.TryAgainError,
-    redis.exceptions.SlotNotCoveredError,
+    # Not a RedisError: no node answers (the whole Cluster restarting), a slot uncovered.
+    redis.exceptions.RedisClusterException,
 )
 
 
@@ -210,9 +211,10 @@ class RedisPublisher:
             s.stream_ttl_seconds,
             "SPUBLISH" if cluster else "PUBLISH",
         ]
-        outcome, retried = self._while_reachable(lambda: self._script(keys=script_keys, args=args))
-        if outcome == -2 and retried and self._already_sent(item):
-            # The attempt whose answer was lost had gone through.
+        outcome = self._while_reachable(lambda: self._script(keys=script_keys, args=args))
+        if outcome == -2 and self._while_reachable(lambda: self._already_sent(item)):
+            # An attempt whose answer was lost had gone through: retried by us, or by the
+            # Redis client itself, which sends a command again after a connection error.
             outcome = 1
         if outcome == 1 and final and cluster:
             self._while_reachable(lambda: self._append_completion(payload, item_type))
@@ -227,16 +229,15 @@ class RedisPublisher:
             self.finished = True
         return item
 
-    def _while_reachable(self, call: Any) -> tuple[Any, bool]:
+    def _while_reachable(self, call: Any) -> Any:
         """``call()``, tried again while Redis cannot be reached, for up to
-        ``publish_retry_seconds``; returns its result and whether it was tried again. The
-        script refuses a seq it already took, so a call that went through before its answer
-        was lost is never applied twice."""
+        ``publish_retry_seconds``. The script refuses a seq it already took, so a call that
+        went through before its answer was lost is never applied twice."""
         deadline = time.monotonic() + self.settings.publish_retry_seconds
         pause, retried = 0.1, False
         while True:
             try:
-                return call(), retried
+                return call()
             except _UNREACHABLE as exc:
                 if time.monotonic() + pause > deadline:
                     raise
@@ -253,8 +254,9 @@ class RedisPublisher:
                 pause = min(pause * 2, 1.0)
 
     def _already_sent(self, item: dict[str, Any]) -> bool:
-        """Whether the session stream holds ``item`` under its seq (a retried publish whose
-        first attempt went through)."""
+        """Whether the session stream holds ``item`` under its seq (a publish sent again
+        after its first attempt went through). Another item under that seq is not ours: the
+        turn is closed then."""
         sent = previous_items(
             self.client, self.session_id, self.message_id, self.settings.redis_cluster
         )

@@ -36,6 +36,7 @@ use std::{
     time::Duration,
 };
 
+use futures::StreamExt;
 use redis::{
     PushInfo, aio::MultiplexedConnection, cluster::ClusterClient, cluster_async::ClusterConnection,
 };
@@ -55,6 +56,8 @@ const MAINTAIN_EVERY: Duration = Duration::from_secs(1);
 const MAX_SESSIONS_PER_ROOM: usize = 16;
 /// Channels per SUBSCRIBE when a new connection subscribes everything again.
 const RESUBSCRIBE_BATCH: usize = 500;
+/// Sharded (un)subscribes in flight at once on a Cluster (one command per channel).
+const CLUSTER_IN_FLIGHT: usize = 256;
 
 #[derive(Default)]
 struct Room {
@@ -114,11 +117,21 @@ struct Refused {
 }
 
 impl Conn {
+    /// How many channels one [`Conn::send`] takes when everything is subscribed again.
+    /// A Cluster takes them all at once: a node that does not answer makes each of its
+    /// channels wait [`REDIS_TIMEOUT`], and batches one after the other would add that up.
+    fn batch(&self) -> usize {
+        match self {
+            Conn::Single(_) => RESUBSCRIBE_BATCH,
+            Conn::Cluster(_) => usize::MAX,
+        }
+    }
+
     /// SUBSCRIBE (`on`) or UNSUBSCRIBE `channels`, each bounded by [`REDIS_TIMEOUT`].
     /// On a single server it is one command: an error means the connection failed. On
     /// a Cluster it is one command per channel (a sharded (un)subscribe names one slot,
-    /// so one node): a node that cannot be reached refuses its channels, the others'
-    /// go through.
+    /// so one node), [`CLUSTER_IN_FLIGHT`] at a time: a node that cannot be reached
+    /// refuses its channels, the others' go through.
     async fn send(&mut self, channels: &[String], on: bool) -> Result<Refused, String> {
         match self {
             Conn::Single(c) => {
@@ -134,27 +147,32 @@ impl Conn {
                 }
             }
             Conn::Cluster(c) => {
-                let each = channels.iter().map(|ch| {
-                    let mut c = c.clone();
-                    async move {
-                        let sent = if on {
-                            tokio::time::timeout(REDIS_TIMEOUT, c.ssubscribe(ch)).await
-                        } else {
-                            tokio::time::timeout(REDIS_TIMEOUT, c.sunsubscribe(ch)).await
-                        };
-                        match sent {
-                            Ok(Ok(())) => None,
-                            Ok(Err(e)) => Some(e.to_string()),
-                            Err(_) => Some("timed out".into()),
+                // Each future owns what it uses (collected first): the stream is held
+                // across awaits of a task that must be `Send` for any lifetime.
+                let each: Vec<_> = channels
+                    .iter()
+                    .map(|ch| {
+                        let (mut c, ch) = (c.clone(), ch.clone());
+                        async move {
+                            let sent = if on {
+                                tokio::time::timeout(REDIS_TIMEOUT, c.ssubscribe(&ch)).await
+                            } else {
+                                tokio::time::timeout(REDIS_TIMEOUT, c.sunsubscribe(&ch)).await
+                            };
+                            match sent {
+                                Ok(Ok(())) => None,
+                                Ok(Err(e)) => Some(e.to_string()),
+                                Err(_) => Some("timed out".into()),
+                            }
                         }
-                    }
-                });
+                    })
+                    .collect();
+                let errors: Vec<Option<String>> = futures::stream::iter(each)
+                    .buffered(CLUSTER_IN_FLIGHT)
+                    .collect()
+                    .await;
                 let mut refused = Refused::default();
-                for (i, error) in futures::future::join_all(each)
-                    .await
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, error) in errors.into_iter().enumerate() {
                     if let Some(e) = error {
                         if refused.channels.is_empty() {
                             refused.first_error = e;
@@ -305,16 +323,20 @@ impl Subscriptions {
 
     /// Called by the relay when Redis reports `channel` unsubscribed: the answer to an
     /// unsubscribe of ours, or on a Cluster a slot that moved to another node, which
-    /// drops its subscribers. A channel still wanted is subscribed again.
+    /// drops its subscribers. The next maintenance pass takes it out of what is live,
+    /// and subscribes it again if it is wanted then. Whether it is wanted when the push
+    /// is read does not decide: it may be wanted again by the time the pass runs (a
+    /// room's only member reloading while its slot moves). One wanted now is seen to at
+    /// once.
     pub fn unsubscribed(&self, channel: &str) {
         let Some(session) = session_of_channel(channel) else {
             return;
         };
+        self.dropped
+            .lock()
+            .expect("not poisoned")
+            .push(session.to_owned());
         if self.table().sessions.contains_key(session) {
-            self.dropped
-                .lock()
-                .expect("not poisoned")
-                .push(session.to_owned());
             self.check.notify_one();
         }
     }
@@ -478,13 +500,14 @@ impl Subscriptions {
                 .collect();
             (add, remove)
         };
-        for batch in add.chunks(RESUBSCRIBE_BATCH) {
+        let batch = link.conn.as_ref().map_or(RESUBSCRIBE_BATCH, Conn::batch);
+        for batch in add.chunks(batch) {
             if link.conn.is_none() {
                 return;
             }
             self.send(link, batch, true).await;
         }
-        for batch in remove.chunks(RESUBSCRIBE_BATCH) {
+        for batch in remove.chunks(batch) {
             if link.conn.is_none() {
                 return;
             }
