@@ -10,8 +10,7 @@
 #   bench/callgrind-relay.sh                         # the backend, release build
 #   KIND=floor bench/callgrind-relay.sh              # the floor relay
 #   KEEP=/tmp/cg NO_BUILD=1 bench/callgrind-relay.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 KIND=${KIND:-backend}
 CLIENTS=${CLIENTS:-200}
@@ -20,39 +19,24 @@ RATE=${RATE:-40}
 DURATION=${DURATION:-10}
 PORT=${PORT:-18084}
 REDIS_PORT=${REDIS_PORT:-16395}
-TARGET=${CARGO_TARGET_DIR:-target}
 BACKEND_BIN=${BACKEND_BIN:-$TARGET/release/backend}
 FLOOR_BIN=${FLOOR_BIN:-$TARGET/release/floor-relay}
 LOADGEN=${LOADGEN:-$TARGET/release/chat-load}
 
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 if [ -z "${NO_BUILD:-}" ]; then cargo build --release -p backend -p bench; fi
-ulimit -n $((2 * CLIENTS + 1024))
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/cg.out* "$KEEP"/ 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
+open_files $((2 * CLIENTS + 1024)) CLIENTS
+keep() { [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$work"/cg.out* "$KEEP"/; }; }
+after_stop+=(keep)
+start_redis "$REDIS_PORT"
 redis_url="redis://127.0.0.1:$REDIS_PORT/0"
 
 cg=(valgrind --tool=callgrind --callgrind-out-file="$work/cg.out")
 extra=()
 case $KIND in
   backend)
-    DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
-      BIND_ADDR="127.0.0.1:$PORT" REDIS_URL="$redis_url" \
-      JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
-      LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 REQUEST_TIMEOUT_SECS=300 \
-      HTTP_MAX_CONNECTIONS_PER_IP=0 RUST_LOG=warn \
+    env "${BENCH_BACKEND_ENV[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" \
+      DATA_DIR="$work" BIND_ADDR="127.0.0.1:$PORT" REDIS_URL="$redis_url" RUST_LOG=warn \
       "${cg[@]}" "$BACKEND_BIN" serve >"$work/server.log" 2>&1 &
     ;;
   floor)

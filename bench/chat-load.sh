@@ -8,8 +8,7 @@
 #
 #   bench/chat-load.sh                                  # 5,000 clients, 1,000 rooms
 #   CLIENTS=500 ROOMS=100 PUBLISH_RATE=1000 bench/chat-load.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 CLIENTS=${CLIENTS:-5000}
 ROOMS=${ROOMS:-1000}
@@ -19,45 +18,19 @@ DURATION=${DURATION:-20}
 BACKEND_PORT=${BACKEND_PORT:-18081}
 REDIS_PORT=${REDIS_PORT:-16391}
 AGENT_PORT=${AGENT_PORT:-18101}
-TARGET=${CARGO_TARGET_DIR:-target}
 
-need=$((2 * CLIENTS + 1024))
-hard=$(ulimit -Hn)
-if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
-  echo "the hard limit on open files ($hard) is below $need; lower CLIENTS" >&2
-  exit 1
-fi
-ulimit -n "$need"
-
+open_files $((2 * CLIENTS + 1024)) CLIENTS
 cargo build --release -p backend -p bench
+start_redis "$REDIS_PORT"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
-
-DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
+backend_log=${BACKEND_LOG:-$work/backend.log}
+env "${BENCH_BACKEND_ENV[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
   BIND_ADDR="127.0.0.1:$BACKEND_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
-  AGENT_MANAGER_URL="http://127.0.0.1:$AGENT_PORT" \
-  JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
-  LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 CHAT_RATE_PER_MINUTE=100000 \
-  HTTP_MAX_CONNECTIONS_PER_IP=0 REQUEST_TIMEOUT_SECS=120 RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
-  "$TARGET/release/backend" serve >"${BACKEND_LOG:-$work/backend.log}" 2>&1 &
+  AGENT_MANAGER_URL="http://127.0.0.1:$AGENT_PORT" RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
+  "$TARGET/release/backend" serve >"$backend_log" 2>&1 &
 backend_pid=$!
 pids+=("$backend_pid")
-
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$BACKEND_PORT/health/live" >/dev/null && break
-  sleep 0.2
-done
+wait_http "http://127.0.0.1:$BACKEND_PORT/health/live" 100 "$backend_log"
 
 timeout 600 "$TARGET/release/chat-load" --url "http://127.0.0.1:$BACKEND_PORT" \
   --redis "redis://127.0.0.1:$REDIS_PORT/0" --backend-pid "$backend_pid" \

@@ -24,8 +24,7 @@
 # defaults then size its runtime from the quota (needs a writable cgroup file system,
 # v1 or v2: root). INSTANCE_WORKERS sets TOKIO_WORKER_THREADS for the N instances
 # instead. The single instance always runs unlimited, with the defaults.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 CLIENTS=${CLIENTS:-2000}
 ROOMS=${ROOMS:-400}
@@ -37,15 +36,8 @@ INSTANCE_CPUS=${INSTANCE_CPUS:-}
 PROFILE=${PROFILE:-release}
 BASE_PORT=${BASE_PORT:-18180}
 REDIS_PORT=${REDIS_PORT:-16491}
-TARGET=${CARGO_TARGET_DIR:-target}
 
-need=$((2 * CLIENTS + 1024))
-hard=$(ulimit -Hn)
-if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
-  echo "the hard limit on open files ($hard) is below $need; lower CLIENTS" >&2
-  exit 1
-fi
-ulimit -n "$need"
+open_files $((2 * CLIENTS + 1024)) CLIENTS
 
 if [ "$PROFILE" = release ]; then
   cargo build --release -p backend -p bench
@@ -92,47 +84,30 @@ limited_cgroup() {
   echo "$dir"
 }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  # The backends were started in command substitutions: not this shell's children.
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  done
+# A cgroup is removed once its backend is gone (started in a command substitution, it
+# is not this shell's child: `stop` waits for it).
+remove_cgroups() {
+  for pid in "${pids[@]}"; do stop "$pid"; done
   for dir in "${cgroups[@]}"; do rmdir "$dir" 2>/dev/null || true; done
-  rm -rf "$work"
 }
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
+after_stop+=(remove_cgroups)
+start_redis "$REDIS_PORT"
 
 start_backend() {  # index, cgroup directory or "" → prints the pid
   local i=$1 port=$((BASE_PORT + $1)) agent=$((BASE_PORT + 100 + $1)) workers=() limit=()
   [ "$i" -gt 0 ] && [ -n "$INSTANCE_WORKERS" ] && workers=(TOKIO_WORKER_THREADS="$INSTANCE_WORKERS")
   # Joins the cgroup before exec, so the backend starts inside its limit (same pid).
   [ -n "$2" ] && limit=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$2")
-  "${limit[@]}" env "${workers[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" SERVER_ID="bench-$i" \
+  "${limit[@]}" env "${BENCH_BACKEND_ENV[@]}" "${workers[@]}" SERVER_ID="bench-$i" \
+    DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
     BIND_ADDR="127.0.0.1:$port" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
-    AGENT_MANAGER_URL="http://127.0.0.1:$agent" \
-    JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
-    LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 CHAT_RATE_PER_MINUTE=100000 \
-    HTTP_MAX_CONNECTIONS_PER_IP=0 REQUEST_TIMEOUT_SECS=120 RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
+    AGENT_MANAGER_URL="http://127.0.0.1:$agent" RUST_LOG="${BACKEND_RUST_LOG:-warn}" \
     "$backend_bin" serve >"$work/backend-$i.log" 2>&1 &
   echo $!
 }
 
-wait_live() {
-  for _ in $(seq 1 150); do
-    curl -fs "http://127.0.0.1:$((BASE_PORT + $1))/health/live" >/dev/null && return 0
-    sleep 0.2
-  done
-  echo "backend $1 did not start" >&2
-  cat "$work/backend-$1.log" >&2
-  exit 1
+wait_live() {  # index
+  wait_http "http://127.0.0.1:$((BASE_PORT + $1))/health/live" 150 "$work/backend-$1.log"
 }
 
 # Runs one generator against backend `i` with a share of the traffic; its report goes
@@ -159,7 +134,7 @@ load single 0 "$pid0" "$CLIENTS" "$ROOMS" "$PUBLISH_RATE" || { cat "$work/load-s
 read -r single single_us single_rate < <(cpu_per_sec "$work/load-single-0.txt")
 grep -E "^(published|latency)" "$work/load-single-0.txt"
 echo "instance 0: CPU ${single} s/s (${single_us} µs per delivery × ${single_rate} deliveries/s)"
-kill "$pid0"; wait "$pid0" 2>/dev/null || true
+stop "$pid0"
 
 echo "== $INSTANCES instances, the same total traffic spread over them =="
 run_pids=()

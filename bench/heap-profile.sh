@@ -10,50 +10,29 @@
 #   bench/heap-profile.sh                              # 500 clients, release build
 #   BACKEND_BIN=target/debug/backend bench/heap-profile.sh
 #   KEEP=/tmp/heap bench/heap-profile.sh               # keep the snapshots there
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 CLIENTS=${CLIENTS:-500}
 ROOMS=${ROOMS:-100}
 BACKEND_PORT=${BACKEND_PORT:-18083}
 REDIS_PORT=${REDIS_PORT:-16393}
-TARGET=${CARGO_TARGET_DIR:-target}
 BACKEND_BIN=${BACKEND_BIN:-$TARGET/release/backend}
 LOADGEN=${LOADGEN:-$TARGET/release/chat-load}
 
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 if [ -z "${NO_BUILD:-}" ]; then cargo build --release -p backend -p bench; fi
-ulimit -n $((2 * CLIENTS + 1024))
+open_files $((2 * CLIENTS + 1024)) CLIENTS
+keep() { [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$work"/*.massif "$KEEP"/; }; }
+after_stop+=(keep)
+start_redis "$REDIS_PORT"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/*.massif "$KEEP"/ 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
-
-DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
-  BIND_ADDR="127.0.0.1:$BACKEND_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
-  JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
-  LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 REQUEST_TIMEOUT_SECS=300 \
-  HTTP_MAX_CONNECTIONS_PER_IP=0 \
-  RUST_LOG=warn \
+env "${BENCH_BACKEND_ENV[@]}" DATABASE_URL="sqlite://$work/bench.db?mode=rwc" DATA_DIR="$work" \
+  BIND_ADDR="127.0.0.1:$BACKEND_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" RUST_LOG=warn \
   valgrind --tool=massif --threshold=0.2 --vgdb=yes --massif-out-file="$work/run.massif" \
   "$BACKEND_BIN" serve >"$work/backend.log" 2>&1 &
 backend_pid=$!
 pids+=("$backend_pid")
-
-for _ in $(seq 1 600); do
-  curl -fs "http://127.0.0.1:$BACKEND_PORT/health/live" >/dev/null && break
-  sleep 0.2
-done
+wait_http "http://127.0.0.1:$BACKEND_PORT/health/live" 600 "$work/backend.log"
 
 cat >"$work/snap.sh" <<EOF
 #!/bin/sh

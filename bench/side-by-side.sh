@@ -19,8 +19,7 @@
 # load generator shares the two cores). With REPEAT=n each rate is run n times (the
 # servers alternating each time); ratios and the knee then use each figure's median
 # over the n runs, and every run's line is printed.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 CLIENTS=${CLIENTS:-2000}
 ROOMS=${ROOMS:-400}
@@ -33,30 +32,16 @@ PROXY_PORT=${PROXY_PORT:-15439}
 BENCH_DB=${BENCH_DB:-mocheong_bench_$$}
 REDIS_PORT=${REDIS_PORT:-16394}
 PORT=${PORT:-18092}
-TARGET=${CARGO_TARGET_DIR:-target}
 
-ulimit -n $((2 * CLIENTS + 1024))
+open_files $((2 * CLIENTS + 1024)) CLIENTS
 if [ -z "${NO_BUILD:-}" ]; then cargo build --release -p backend -p bench; fi
 command -v node >/dev/null || { echo "node is needed (apt-get install nodejs npm)" >&2; exit 1; }
 [ -d bench/node-peer/node_modules ] ||
   (cd bench/node-peer && npm ci --no-audit --no-fund --loglevel=error)
 
-work=$(mktemp -d)
-server_pid=
-proxy_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null || true
-  kill "$redis_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  psql "$PG_ADMIN_URL" -q -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --daemonize no >"$work/redis.log" 2>&1 &
-redis_pid=$!
+drop_database() { psql "$PG_ADMIN_URL" -q -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"; }
+after_stop+=(drop_database)
+start_redis "$REDIS_PORT"
 psql "$PG_ADMIN_URL" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $BENCH_DB"
 redis_url="redis://127.0.0.1:$REDIS_PORT/0"
 db_url="${PG_ADMIN_URL%/*}/$BENCH_DB"
@@ -65,7 +50,7 @@ if [ -n "$DB_DELAY_MS" ]; then
   pg_hostport=${PG_ADMIN_URL#*@}; pg_hostport=${pg_hostport%%/*}
   python3 bench/delay-proxy.py "$PROXY_PORT" "${pg_hostport%:*}" "${pg_hostport##*:}" "$DB_DELAY_MS" \
     >"$work/proxy.log" 2>&1 &
-  proxy_pid=$!
+  pids+=($!)
   kinds="floor backend backend-far node"
 fi
 kinds=${KINDS:-$kinds}
@@ -88,10 +73,8 @@ start() {
   [ "$1" = backend-far ] && url=$(echo "$db_url" | sed "s#@[^/]*/#@127.0.0.1:$PROXY_PORT/#")
   case $1 in
     backend*)
-      DATABASE_URL="$url" DATA_DIR="$work" BIND_ADDR="127.0.0.1:$PORT" \
-        REDIS_URL="$redis_url" JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
-        LOGIN_RATE_PER_IP=100000 LOGIN_RATE_PER_ACCOUNT=100000 RUST_LOG=warn \
-        HTTP_MAX_CONNECTIONS_PER_IP=0 \
+      env "${BENCH_BACKEND_ENV[@]}" DATABASE_URL="$url" DATA_DIR="$work" \
+        BIND_ADDR="127.0.0.1:$PORT" REDIS_URL="$redis_url" RUST_LOG=warn \
         "$TARGET/release/backend" serve >"$work/$1.log" 2>&1 &
       server_pid=$! ;;
     floor)
@@ -101,6 +84,7 @@ start() {
       PORT=$PORT REDIS_URL="$redis_url" node bench/node-peer/server.js >"$work/$1.log" 2>&1 &
       server_pid=$! ;;
   esac
+  pids+=("$server_pid")
   ready "$1" "$work/$1.log"
 }
 
@@ -119,9 +103,7 @@ for rate in $RATES; do
         --duration-secs "$DURATION" --handoff-samples 0 "${extra[@]}" >"$log" 2>&1 || true
       echo "$kind $(grep '^RESULT' "$log" || echo "RESULT rate=$rate failed")" | tee -a "$work/results"
       grep -q '^RESULT' "$log" || tail -5 "$log" >&2
-      kill "$server_pid" 2>/dev/null || true
-      wait "$server_pid" 2>/dev/null || true
-      server_pid=
+      stop "$server_pid"
     done
   done
 done
