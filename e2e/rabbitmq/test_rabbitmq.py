@@ -191,7 +191,8 @@ def _amqp_connection() -> amqp.Connection:
 
 def test_a_queue_declared_with_other_arguments_is_used_as_it_is(stack, couple, clients):
     """A queue someone declared otherwise (here with a priority limit) is not redeclared
-    (that would be PRECONDITION_FAILED): the backend checks it exists and publishes. The
+    (that would be PRECONDITION_FAILED, an error in the log): the backend checks it exists
+    (a passive declare) and publishes. The
     task read back with py-amqp, kombu's client, is the protocol v2 message Celery reads."""
     owner, _, page = couple
     queue = f"{stack.queue}-odd-{uuid.uuid4().hex[:6]}"
@@ -206,6 +207,8 @@ def test_a_queue_declared_with_other_arguments_is_used_as_it_is(stack, couple, c
             mid = ask(c, "When is the wedding?")
             _eventually(lambda: handoffs_accepted(odd) >= 1, "published onto the existing queue")
         odd.proc.stop()
+        # A refused declare closes the channel, which the AMQP client logs as an error.
+        assert "Channel closed" not in odd.proc.log.read_text(errors="replace"), "no declare was refused"
         msg = ch.basic_get(queue, no_ack=True)
         assert msg is not None, "the task is on the queue"
         headers = msg.properties["application_headers"]

@@ -209,37 +209,45 @@ impl AmqpPublisher {
         Ok((channel, generation))
     }
 
-    /// Makes sure the queue exists without contradicting whoever declared it: the
-    /// declare kombu makes for Celery's queue (durable, not exclusive, not auto-delete,
-    /// no arguments), so the task waits there when no worker has started yet and a
-    /// worker declaring it later finds no conflict. A queue declared otherwise (say a
-    /// quorum queue) refuses that with PRECONDITION_FAILED: then a passive declare, which
-    /// never conflicts, checks it exists. Returns the publishing channel, confirms on.
+    /// Makes sure the queue exists without contradicting whoever declared it. A passive
+    /// declare first: it never conflicts, and the queue usually exists (a worker declared
+    /// it), whatever its arguments (say a quorum queue). Only when it is missing is it
+    /// declared as kombu declares Celery's queue (durable, not exclusive, not
+    /// auto-delete, no arguments), so the task waits there when no worker has started yet
+    /// and a worker declaring it later finds no conflict. Every refusal closes the
+    /// channel (and lapin logs the close as an error), so the common case costs none.
+    /// Returns the publishing channel, confirms on.
     async fn declare_queue(&self, connection: &Connection) -> Result<Channel, HandoffError> {
         let name = self.queue.as_str();
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
         let channel = connection.create_channel().await.map_err(unreachable)?;
         let channel = match channel
-            .queue_declare(
-                name.into(),
-                QueueDeclareOptions::durable(),
-                FieldTable::default(),
-            )
+            .queue_declare(name.into(), passive, FieldTable::default())
             .await
         {
             Ok(_) => channel,
-            Err(e) if is_soft(&e, AMQPSoftError::PRECONDITIONFAILED) => {
-                // The broker closed that channel with the error: check on a new one.
+            Err(e) if is_soft(&e, AMQPSoftError::NOTFOUND) => {
+                tracing::info!(queue = %name, "the Celery queue is missing; declaring it as Celery does");
+                // The broker closed that channel with the error: declare on a new one.
                 let channel = connection.create_channel().await.map_err(unreachable)?;
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                };
-                channel
-                    .queue_declare(name.into(), passive, FieldTable::default())
+                match channel
+                    .queue_declare(
+                        name.into(),
+                        QueueDeclareOptions::durable(),
+                        FieldTable::default(),
+                    )
                     .await
-                    .map_err(unreachable)?;
-                tracing::info!(queue = %name, "the Celery queue has other arguments; using it as it is");
-                channel
+                {
+                    Ok(_) => channel,
+                    // Declared otherwise in between: it exists, which is all we need.
+                    Err(e) if is_soft(&e, AMQPSoftError::PRECONDITIONFAILED) => {
+                        connection.create_channel().await.map_err(unreachable)?
+                    }
+                    Err(e) => return Err(unreachable(e)),
+                }
             }
             Err(e) => return Err(unreachable(e)),
         };
