@@ -17,6 +17,7 @@ import redis as redis_lib
 import socketio
 
 from tests.client import ChatClient
+from tests.wait import eventually
 
 from .driver import Counts, User, check
 from .harness import TURN_BOUND_S, Chaos, new_user
@@ -60,13 +61,6 @@ def _assert_clean(total: Counts, *, all_answered: bool) -> None:
     assert total.duplicated_answers == total.conflicting_items == total.failed_then_answered == 0
     if all_answered:
         assert total.answered == total.accepted, f"{total.failed} of {total.accepted} failed"
-
-
-def _until(check, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def test_instance_killed_right_after_message_accepted(chaos):
@@ -128,7 +122,7 @@ def test_worker_killed_mid_answer_and_restarted(chaos):
     u.unacked = [("w-1", question)]
     u._send("w-1", question)
     (mid,) = u.accepted
-    _until(lambda: len(u.view(mid)) >= 2, "the answer started", 30)
+    eventually(lambda: len(u.view(mid)) >= 2, "the answer started", 30)
     chaos.kill_worker()
     chaos.stack.start_worker(pool="prefork")
     _join(_run([u], 0, threading.Event()), timeout=2 * TURN_BOUND_S)
@@ -188,7 +182,7 @@ def test_redis_restarted_mid_traffic(chaos, pool):
     def accepted():
         return "message_id" in probe.call("chat-message", {"text": "hello?"})
 
-    _until(accepted, "a message is accepted again after the restart", 5 + 10)
+    eventually(accepted, "a message is accepted again after the restart", 5 + 10)
     log_back = time.monotonic() - restarted
     time.sleep(4)
     stop.set()
@@ -219,7 +213,7 @@ def test_resume_right_at_done_holds_the_whole_answer(chaos):
     def ended():
         return any(json.loads(f[b"item"])["type"] == "done" for _, f in r.xrange(stream))
 
-    _until(ended, "the answer ended", TURN_BOUND_S)
+    eventually(ended, "the answer ended", TURN_BOUND_S)
     # Right at done (stored or not yet): the reply holds everything after what was seen.
     c2 = ChatClient(chaos.alive()[-1].base, owner["token"]).connect()
     c2.call("joinRoom", {"room": f"page-{page['id']}"})
@@ -260,7 +254,9 @@ def test_database_refusing_connections_is_unavailable_not_unauthorized(chaos):
     finally:
         chaos.proxy.accept()
     # Back: the same socket works again.
-    _until(lambda: "session_id" in c.call("joinRoom", {"room": f"page-{page['id']}"}, timeout=30), "back", 30)
+    eventually(
+        lambda: "session_id" in c.call("joinRoom", {"room": f"page-{page['id']}"}, timeout=30), "back", 30
+    )
     c.disconnect()
 
 
@@ -278,7 +274,7 @@ def test_resume_after_the_completion_store_failed_holds_the_whole_answer(chaos):
     stream = f"chat:stream:{info['session_id']}"
     chaos.proxy.refuse()  # the answer ends while no instance can store it
     try:
-        _until(
+        eventually(
             lambda: any(json.loads(f[b"item"])["type"] == "done" for _, f in r.xrange(stream)),
             "the answer ended",
             TURN_BOUND_S,
@@ -307,4 +303,4 @@ def test_resume_after_the_completion_store_failed_holds_the_whole_answer(chaos):
         rows = api.req("GET", f"/api/chat/sessions/{info['session_id']}/messages", owner["token"])["items"]
         return [m for m in rows if m.get("answerTo") == mid]
 
-    _until(lambda: len(stored()) == 1, "the answer is stored after the database is back", 30)
+    eventually(lambda: len(stored()) == 1, "the answer is stored after the database is back", 30)

@@ -4,6 +4,7 @@ comes back through Redis. A chat turn answered, stop, resume; the worker killed 
 (RabbitMQ redelivers at once, the turn still ends answered exactly once); the task waiting
 on the queue for a worker that starts later; the broker dropping every connection."""
 
+import functools
 import json
 import os
 import shutil
@@ -19,33 +20,16 @@ import pytest
 import redis
 
 from tests.stack import AGENT_DIR, AGENT_PY, METRICS_TOKEN, REDIS_URL, SERVICE_TOKEN
+from tests.test_chat import ask, join, text_of
+from tests.wait import eventually
 
 from .conftest import AGENT_METRICS_TOKEN, AMQP_URL
 
 QUESTION_LONG = "Tell me everything: when, where, parking, directions, gift accounts and the meal?"
 
 
-def join(client, page):
-    info = client.call("joinRoom", {"room": f"page-{page['id']}"})
-    assert "session_id" in info, info
-    return info
-
-
-def ask(client, text):
-    accepted = client.call("chat-message", {"text": text})
-    assert "message_id" in accepted, accepted
-    return accepted["message_id"]
-
-
-def _eventually(check, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
-def text_of(items):
-    return "".join(i.get("content", "") for i in items if i["type"] == "text-delta")
+#: The broker's round trips and redeliveries take longer than the defaults allow for.
+_eventually = functools.partial(eventually, timeout=30.0)
 
 
 def stored(api, owner, session_id):

@@ -12,6 +12,7 @@ import socketio
 
 from .client import Api
 from .stack import METRICS_TOKEN, REDIS_URL
+from .wait import eventually
 
 
 def join(client, page):
@@ -24,14 +25,6 @@ def ask(client, text, **extra):
     accepted = client.call("chat-message", {"text": text, **extra})
     assert "message_id" in accepted, accepted
     return accepted["message_id"]
-
-
-def _eventually(check, what, timeout=15.0):
-    """Polls `check` until it holds; fails with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def text_of(items):
@@ -58,7 +51,7 @@ def test_full_flow_streams_deltas_then_done_and_stores_both(stack, couple, clien
     def history():
         return api.req("GET", f"/api/chat/sessions/{info['session_id']}/messages", owner["token"])["items"]
 
-    _eventually(lambda: len(history()) >= 2, "the question and the answer are stored", timeout=10)
+    eventually(lambda: len(history()) >= 2, "the question and the answer are stored", timeout=10)
     newest, question = history()[:2]
     assert question["id"] == mid and question["role"] == "user" and question["status"] == "answered"
     assert newest["role"] == "assistant" and newest["answerTo"] == mid
@@ -143,7 +136,7 @@ def test_celery_handoff_to_a_redis_broker_of_its_own(stack, couple, clients):
         c = clients(b.base, owner["token"]).connect()
         join(c, page)
         ask(c, "question")
-        _eventually(lambda: r.llen(queue) >= 1, "pushed onto the broker's list")
+        eventually(lambda: r.llen(queue) >= 1, "pushed onto the broker's list")
     b.proc.stop()
     envelope = json.loads(r.rpop(queue))
     assert envelope["headers"]["task"] == "agent.process_chat_message"
@@ -237,7 +230,7 @@ def _pending_question(stack, couple, clients):
         info = join(c, page)
         mid = ask(c, "question")
         r = redis.Redis.from_url(REDIS_URL)
-        _eventually(lambda: r.llen(nobody) >= 1, "handed off to the unread queue")
+        eventually(lambda: r.llen(nobody) >= 1, "handed off to the unread queue")
     quiet.proc.stop()
     return owner, info["session_id"], mid
 
@@ -306,7 +299,7 @@ def test_completions_of_a_dead_instance_are_claimed_by_another(stack, couple, cl
     answers = _answers(api, owner, session_id, mid, timeout=15)
     assert len(answers) == 1 and answers[0]["content"] == "rescued answer"
     # The acknowledgement follows the commit by a moment.
-    _eventually(
+    eventually(
         lambda: r.xpending(stream, "backend")["pending"] == 0, "acknowledged after the commit", timeout=10
     )
 
@@ -413,12 +406,12 @@ def test_admin_stats_count_chat_sockets_across_instances(stack, couple, clients,
     b1_id = _live(b1, admin_token)["instance"]["serverId"]
     before = _settled_sockets(b1, admin_token)
     mine = [clients(b1, owner["token"]).connect(), clients(b1, editor["token"]).connect()]
-    _eventually(
+    eventually(
         lambda: _live(b1, admin_token)["instance"]["chatSockets"] == before + 2,
         "instance 1 counts its two new sockets",
     )
     # Instance 2 sees instance 1's sockets through its heartbeat (every 5 s).
-    _eventually(
+    eventually(
         lambda: _reported(_live(b2, admin_token), b1_id) == before + 2,
         "instance 2 sees instance 1's sockets",
     )
@@ -428,7 +421,7 @@ def test_admin_stats_count_chat_sockets_across_instances(stack, couple, clients,
 
     for c in mine:
         c.disconnect()
-    _eventually(
+    eventually(
         lambda: _live(b1, admin_token)["instance"]["chatSockets"] <= before,
         "closed sockets are no longer counted",
     )
@@ -468,4 +461,4 @@ def test_metrics_count_hand_offs_and_answered_turns(stack, couple, clients, api)
         after = _chat_figures(stack)
         return all(after[k] >= before[k] + 1 for k in before)
 
-    _eventually(moved, "the hand-off, the answered turn and the relay lag are counted in /metrics")
+    eventually(moved, "the hand-off, the answered turn and the relay lag are counted in /metrics")

@@ -2,7 +2,6 @@
 channel only while it holds a member of the room, and a member joining mid-answer misses
 nothing (live items after the join answer, the rest from `resume`)."""
 
-import time
 from urllib.parse import urlparse
 
 import redis
@@ -10,6 +9,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from .stack import REDIS_MODE
 from .test_chat import ask, join
+from .wait import eventually
 
 
 def listeners(stack, session_id: str) -> int:
@@ -25,13 +25,6 @@ def listeners(stack, session_id: str) -> int:
     _, n = redis.Redis(host=node.host, port=node.port).execute_command("PUBSUB", "SHARDNUMSUB", channel)
     cluster.close()
     return int(n)
-
-
-def _eventually(check, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def test_an_instance_listens_only_to_rooms_it_holds_members_of(stack, couple, clients):
@@ -51,9 +44,9 @@ def test_an_instance_listens_only_to_rooms_it_holds_members_of(stack, couple, cl
     assert listeners(stack, session) == 2
 
     b.disconnect()
-    _eventually(lambda: listeners(stack, session) == 1, "instance 2 stops after its last member")
+    eventually(lambda: listeners(stack, session) == 1, "instance 2 stops after its last member")
     a.disconnect()
-    _eventually(lambda: listeners(stack, session) == 0, "nobody listens once the room is empty")
+    eventually(lambda: listeners(stack, session) == 0, "nobody listens once the room is empty")
 
 
 def test_a_member_joining_mid_answer_misses_nothing(stack, couple, clients):
@@ -96,7 +89,7 @@ def test_a_new_conversation_reaches_members_on_the_other_instance(stack, couple,
     assert fresh != first
     info = a.wait_for("session-info", lambda d: d["session_id"] == fresh)
     assert info["room"] == f"page-{page['id']}"
-    _eventually(lambda: listeners(stack, fresh) == 2, "instance 1 subscribes to the new session")
+    eventually(lambda: listeners(stack, fresh) == 2, "instance 1 subscribes to the new session")
 
     # A's answer in the new session reaches B, and B's question reaches A.
     a.call("joinRoom", {"room": f"page-{page['id']}"})

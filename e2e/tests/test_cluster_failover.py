@@ -7,7 +7,6 @@ come back."""
 
 import os
 import signal
-import time
 from urllib.parse import urlparse
 
 import pytest
@@ -15,6 +14,7 @@ import redis
 
 from .stack import REDIS_MODE
 from .test_chat import _answers, ask, join, text_of
+from .wait import eventually
 
 pytestmark = pytest.mark.skipif(
     REDIS_MODE != "cluster" or not os.environ.get("E2E_CLUSTER_REPLICAS"),
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _node(stack, address: tuple[str, int]) -> redis.Redis:
+def _node(address: tuple[str, int]) -> redis.Redis:
     return redis.Redis(host=address[0], port=address[1])
 
 
@@ -38,14 +38,14 @@ def _masters(stack) -> list[tuple[str, int]]:
 
 def _move_slot(stack, slot: int, source: tuple[str, int], target: tuple[str, int]) -> None:
     """Moves one slot with its keys, as `redis-cli --cluster reshard` does."""
-    src, dst = _node(stack, source), _node(stack, target)
+    src, dst = _node(source), _node(target)
     src_id, dst_id = src.cluster("myid"), dst.cluster("myid")
     dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
     src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
     while keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
         src.execute_command("MIGRATE", target[0], target[1], "", 0, 5000, "KEYS", *keys)
     for master in [target, source, *(m for m in _masters(stack) if m not in (source, target))]:
-        _node(stack, master).execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+        _node(master).execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
 
 
 def _answered_live(stack, a, b, api, owner, session_id, text):
@@ -78,18 +78,6 @@ def _owner_of(stack, key: str) -> tuple[str, int]:
 def _kill(host: str, port: int) -> None:
     pid = redis.Redis(host=host, port=port).info("server")["process_id"]
     os.kill(int(pid), signal.SIGKILL)
-
-
-def _eventually(check, what, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except redis.RedisError:
-            pass
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def test_a_turn_after_the_channel_slot_moved_streams_live_to_both_instances(stack, couple, clients, api):
@@ -128,7 +116,12 @@ def test_the_channel_master_failing_over_mid_answer(stack, couple, clients, api)
 
     dead = _owner_of(stack, channel)
     _kill(*dead)
-    _eventually(lambda: _owner_of(stack, channel) != dead, "a replica took over the channel's slot", 30)
+    eventually(
+        lambda: _owner_of(stack, channel) != dead,
+        "a replica took over the channel's slot",
+        30,
+        retry_on=(redis.RedisError,),
+    )
 
     # Answered, not failed at the idle bound: the worker's publishes waited for the replica.
     answers = _answers(api, owner, session_id, first, timeout=60)
