@@ -134,18 +134,12 @@ impl Conn {
     /// refuses its channels, the others' go through.
     async fn send(&mut self, channels: &[String], on: bool) -> Result<Refused, String> {
         match self {
-            Conn::Single(c) => {
-                let sent = if on {
-                    tokio::time::timeout(REDIS_TIMEOUT, c.subscribe(channels)).await
-                } else {
-                    tokio::time::timeout(REDIS_TIMEOUT, c.unsubscribe(channels)).await
-                };
-                match sent {
-                    Ok(Ok(())) => Ok(Refused::default()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("timed out".into()),
-                }
+            Conn::Single(c) => if on {
+                bounded(c.subscribe(channels)).await
+            } else {
+                bounded(c.unsubscribe(channels)).await
             }
+            .map(|()| Refused::default()),
             Conn::Cluster(c) => {
                 // Each future owns what it uses (collected first): the stream is held
                 // across awaits of a task that must be `Send` for any lifetime.
@@ -154,16 +148,12 @@ impl Conn {
                     .map(|ch| {
                         let (mut c, ch) = (c.clone(), ch.clone());
                         async move {
-                            let sent = if on {
-                                tokio::time::timeout(REDIS_TIMEOUT, c.ssubscribe(&ch)).await
+                            if on {
+                                bounded(c.ssubscribe(&ch)).await
                             } else {
-                                tokio::time::timeout(REDIS_TIMEOUT, c.sunsubscribe(&ch)).await
-                            };
-                            match sent {
-                                Ok(Ok(())) => None,
-                                Ok(Err(e)) => Some(e.to_string()),
-                                Err(_) => Some("timed out".into()),
+                                bounded(c.sunsubscribe(&ch)).await
                             }
+                            .err()
                         }
                     })
                     .collect();
@@ -190,6 +180,15 @@ impl Conn {
             Conn::Single(c) => redis::cmd("PING").query_async(c).await,
             Conn::Cluster(c) => redis::cmd("PING").query_async(c).await,
         }
+    }
+}
+
+/// `command` bounded by [`REDIS_TIMEOUT`]; its error, or the timeout, as text.
+async fn bounded(command: impl Future<Output = redis::RedisResult<()>>) -> Result<(), String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, command).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
     }
 }
 
@@ -447,10 +446,7 @@ impl Subscriptions {
             link.live.remove(&session);
         }
         if let Some(conn) = link.conn.as_mut()
-            && !matches!(
-                tokio::time::timeout(REDIS_TIMEOUT, conn.ping()).await,
-                Ok(Ok(()))
-            )
+            && bounded(conn.ping()).await.is_err()
         {
             tracing::warn!("chat relay: the pub/sub connection does not answer; reconnecting");
             lose(&mut link);
